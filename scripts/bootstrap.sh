@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates .venv with the project and its dev dependencies, once per pyproject change.
+# Needs only a Python 3.11+ on PATH (as python3) and access to PyPI.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="${PYTHON:-python3}"
+venv="$root/.venv"
+stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -x "$venv/bin/python" ]; then
+    "$py" -m venv "$venv"
+fi
+if [ ! -f "$stamp" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+    rm -f "$venv"/.installed-*
+    touch "$stamp"
+fi

@@ -1,0 +1,128 @@
+"""The simulator as a real server on a real port, driven by standard, third-party clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def blingsync_command() -> list[str]:
+    script = Path(sys.executable).parent / "blingsync"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "blingsync.cli"]
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, float]]:
+    port = _free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*blingsync_command(), "simulator", "--port", str(port), "--seed", "1",
+         "--invoices", "500", "--anchor", "2026-11-20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"the simulator exited: {out}")
+            try:
+                if httpx.get(base + "/", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() - started > 20:
+                pytest.fail("the simulator did not start in 20 s")
+            time.sleep(0.02)
+        yield base, time.monotonic() - started
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def test_starts_fast_and_a_standard_oauth2_client_pages_to_the_end(
+    server: tuple[str, float],
+) -> None:
+    base, startup = server
+    assert startup < 3.0, f"startup took {startup:.2f} s"
+    async with httpx.AsyncClient(base_url=base) as http:
+        account = (await http.get("/_sim/accounts")).json()["accounts"][0]
+    creds = account["clients"][0]
+    expected = account["notes"]["nfe:saida:EMITIDA_DANFE"]
+    oauth = AsyncOAuth2Client(
+        client_id=creds["client_id"], client_secret=creds["client_secret"],
+        token_endpoint_auth_method="client_secret_basic", redirect_uri=creds["redirect_uri"],
+    )
+    async with oauth:
+        url, _state = oauth.create_authorization_url(f"{base}/Api/v3/oauth/authorize")
+        async with httpx.AsyncClient() as browser:
+            redirect = await browser.get(url)
+        assert redirect.status_code == 302
+        token = await oauth.fetch_token(
+            f"{base}/Api/v3/oauth/token", authorization_response=redirect.headers["location"]
+        )
+        assert token["expires_in"] == 21600
+        ids: list[int] = []
+        page = 1
+        while True:
+            await asyncio.sleep(0.35)  # Bling's 3 requests/s
+            r = await oauth.get(f"{base}/Api/v3/nfe",
+                                params={"situacao": 6, "tipo": 1, "pagina": page})
+            assert r.status_code == 200, r.text
+            data = r.json()["data"]
+            if not data:
+                break
+            ids.extend(n["id"] for n in data)
+            page += 1
+    assert len(ids) == len(set(ids)) == expected > 0
+
+
+async def test_timeout_fault_times_a_real_client_out(server: tuple[str, float]) -> None:
+    base, _ = server
+    async with httpx.AsyncClient(base_url=base) as http:
+        r = await http.put("/_sim/faults", json={"spec": "timeout=1,hang=2s"})
+        assert r.status_code == 200
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get("/Api/v3/nfe", timeout=httpx.Timeout(0.3))
+        await http.put("/_sim/faults", json={"spec": ""})
+        assert (await http.get("/Api/v3/nfe")).status_code == 401
+
+
+def test_demo_once_runs_end_to_end() -> None:
+    result = subprocess.run(
+        [*blingsync_command(), "demo", "--once", "--invoices", "60"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "notes in Emitida DANFE" in result.stdout
+    assert "connected" in result.stdout
+
+
+def test_bad_fault_spec_is_a_clear_error() -> None:
+    result = subprocess.run(
+        [*blingsync_command(), "simulator", "--faults", "5xx=7"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert "5xx: 7.0 is not a probability" in result.stderr
