@@ -121,7 +121,7 @@ async def run(
 
     anchor = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
     sim = build(seed=seed, accounts=3, invoices=invoices, anchor=anchor,
-                evolve_every=None if once else 4.0)
+                evolve_every=None if once else 2.0)
     async with serving(sim.app, host, port) as base, httpx.AsyncClient(
         base_url=base, timeout=10.0
     ) as http:

@@ -21,7 +21,6 @@ from openapi import (
     Contract,
     checked_client,
     loaded_contract,
-    oauth_token,
     shared_contract,
     summarize,
 )

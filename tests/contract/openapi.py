@@ -31,7 +31,7 @@ from jsonschema import FormatChecker, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 from openapi_schema_validator import OAS30Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "data" / "bling-openapi-v3.json"
@@ -347,7 +347,7 @@ class Contract:
         self.stripped_required = strip_phantom_required(self.doc)
         self.patches = [patch(self.doc) for patch in PATCHES]
         self._registry: Registry[Any] = Registry().with_resource(
-            DOC_URI, Resource(contents=self.doc.content, specification=DRAFT4)
+            DOC_URI, DRAFT4.create_resource(self.doc.content)
         )
         self._templates = [(t, _template_regex(t)) for t in self.doc.content["paths"]]
         self._validators: dict[str, Validator] = {}

@@ -15,6 +15,7 @@ import pytest
 
 from blingsync.simulator.app import Simulator, build
 from blingsync.simulator.clock import ManualClock
+from blingsync.simulator.faults import FaultSpec
 from blingsync.simulator.limits import LimitSettings
 from blingsync.simulator.model import (
     BRT,
@@ -169,9 +170,9 @@ async def test_situacao_7_is_emitida_danfe(
     assert {n["tipo"] for n in notes} == {"S"}
 
 
-@pytest.mark.parametrize(("situacao", "code_text"), sorted(
-    V2_SITUACAO.items(), key=lambda p: p[1][0],
-))
+@pytest.mark.parametrize(("situacao", "code_text"), [
+    (s, V2_SITUACAO[s]) for s in sorted(V2_SITUACAO, key=lambda s: V2_SITUACAO[s][0])
+])
 async def test_every_situacao_code_maps_to_its_text(
     client: httpx.AsyncClient, company: Company, key: str,
     situacao: NfeSituacao, code_text: tuple[int, str],
@@ -337,7 +338,7 @@ async def test_xml_link_serves_the_notes_xml(
     url = urlsplit(nf["xml"])
     xml = await client.get(f"{url.path}?{url.query}")
     assert xml.status_code == 200
-    root = ElementTree.fromstring(xml.content)  # noqa: S314 - the simulator's own output
+    root = ElementTree.fromstring(xml.content)
     assert root.findtext(f".//{NFE_NS}chNFe") == nf["chaveAcesso"]
     # A tampered signature is refused.
     bad = await client.get(f"{url.path}?{url.query[:-4]}0000")
@@ -502,6 +503,18 @@ async def test_daily_quota_message() -> None:
             "cod": 18, "msg": "O limite de requisições por dia foi atingido, tente novamente amanhã.",
         }
         assert isinstance(refused.json()["retorno"]["erros"], dict)
+
+
+async def test_injected_429_burst_answers_cod_18() -> None:
+    sim = make_sim(faults=FaultSpec.parse("429=1,burst=2"))
+    company = sim.state.world.companies[0]
+    transport = httpx.ASGITransport(app=sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        refused = await get(client, "notasfiscais/json/", company.api_users[0].apikey)
+    assert refused.status_code == 429
+    assert erro(refused.json())["cod"] == 18
+    assert isinstance(refused.json()["retorno"]["erros"], dict)
+    assert sim.state.counters[company.id].rate_limited == 1
 
 
 @pytest.mark.parametrize("filters", [

@@ -239,7 +239,7 @@ def test_pdf_passes_qpdf_check(tmp_path: Path) -> None:
     company, note = make(items=30)
     path = tmp_path / "danfe.pdf"
     path.write_bytes(build_danfe_pdf(company, note))
-    result = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    result = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

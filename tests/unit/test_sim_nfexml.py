@@ -763,6 +763,6 @@ def test_xmlsec1_verifies_it(built: tuple[Company, Note, bytes], tmp_path: Path)
     pem = tmp_path / "cert.pem"
     pem.write_bytes(cert.read_bytes())
     command = ["xmlsec1", "--verify", "--pubkey-cert-pem", str(pem), "--id-attr:Id", "infNFe", str(document)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "SignedInfo References (ok/all): 1/1" in result.stderr

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 
 from blingsync.simulator.model import Address
 
@@ -169,14 +170,14 @@ def make_chave(
 # States, cities, IE (inscrição estadual)
 # --------------------------------------------------------------------------------------------
 
-UF_CODES: dict[str, int] = {
-    # IBGE state codes (cUF). Read-only by convention; the generator never mutates it.
+UF_CODES: Mapping[str, int] = MappingProxyType({
+    # IBGE state codes (cUF).
     "RO": 11, "AC": 12, "AM": 13, "RR": 14, "PA": 15, "AP": 16, "TO": 17,
     "MA": 21, "PI": 22, "CE": 23, "RN": 24, "PB": 25, "PE": 26, "AL": 27, "SE": 28, "BA": 29,
     "MG": 31, "ES": 32, "RJ": 33, "SP": 35,
     "PR": 41, "SC": 42, "RS": 43,
     "MS": 50, "MT": 51, "GO": 52, "DF": 53,
-}  # fmt: skip
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -269,9 +270,7 @@ BRAND_CITIES: tuple[str, ...] = (
     "Novo Hamburgo", "Florianópolis", "Juiz de Fora",
 )  # fmt: skip
 
-_CITY_CUM_WEIGHTS: tuple[int, ...] = tuple(
-    sum(c.weight for c in CITIES[: i + 1]) for i in range(len(CITIES))
-)
+_CITY_CUM_WEIGHTS: tuple[int, ...] = tuple(sum(c.weight for c in CITIES[: i + 1]) for i in range(len(CITIES)))
 
 
 def city_named(nome: str) -> City:
@@ -308,16 +307,16 @@ def ibge_check_digit(first6: str) -> str:
 
 # IE lengths per state (digits only). Exact check-digit rules are implemented for the states in
 # `_IE_EXACT`; the others use the common 9-digit mod-11 rule, plausible but not guaranteed.
-_IE_LENGTH: dict[str, int] = {
+_IE_LENGTH: Mapping[str, int] = MappingProxyType({
     "AC": 13, "AL": 9, "AM": 9, "AP": 9, "BA": 9, "CE": 9, "DF": 13, "ES": 9, "GO": 9,
     "MA": 9, "MG": 13, "MS": 9, "MT": 11, "PA": 9, "PB": 9, "PE": 9, "PI": 9, "PR": 10,
     "RJ": 8, "RN": 9, "RO": 14, "RR": 9, "RS": 10, "SC": 9, "SE": 9, "SP": 12, "TO": 9,
-}  # fmt: skip
-_IE_PREFIX: dict[str, str] = {
+})  # fmt: skip
+_IE_PREFIX: Mapping[str, str] = MappingProxyType({
     # Fixed leading digits some states use (state code or kind of registration).
     "AC": "01", "AL": "24", "AP": "03", "DF": "07", "GO": "10", "MA": "12", "MS": "28",
     "PA": "15", "RN": "20", "RR": "24",
-}  # fmt: skip
+})  # fmt: skip
 _IE_EXACT = frozenset({"SP", "MG", "RS", "PR", "SC", "RJ"})
 
 
@@ -463,7 +462,7 @@ NEIGHBOURHOODS: tuple[str, ...] = (
     "Vila Maria", "Santo Antônio", "Jardim Paulista", "Nossa Senhora Aparecida", "Cristo Rei",
 )  # fmt: skip
 
-CITY_NEIGHBOURHOODS: dict[str, tuple[str, ...]] = {
+CITY_NEIGHBOURHOODS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # Real neighbourhoods of the largest cities, so the biggest share of addresses looks local.
     "São Paulo": ("Pinheiros", "Vila Mariana", "Moema", "Mooca", "Tatuapé", "Santana",
                   "Butantã", "Lapa", "Perdizes", "Itaim Bibi", "Vila Madalena", "Ipiranga"),
@@ -477,7 +476,7 @@ CITY_NEIGHBOURHOODS: dict[str, tuple[str, ...]] = {
     "Salvador": ("Barra", "Pituba", "Rio Vermelho", "Itapuã", "Brotas"),
     "Recife": ("Boa Viagem", "Casa Forte", "Espinheiro", "Graças", "Madalena"),
     "Fortaleza": ("Aldeota", "Meireles", "Benfica", "Messejana", "Papicu"),
-}  # fmt: skip
+})  # fmt: skip
 
 COMPLEMENTS: tuple[tuple[str, int], ...] = (
     ("", 55), ("Apto 101", 3), ("Apto 202", 3), ("Apto 304", 3), ("Apto 1201", 2),
@@ -748,7 +747,7 @@ COLOURS = ("Preto", "Branco", "Azul-marinho", "Off-white", "Verde-oliva", "Terra
 SHOE_SIZES = tuple(str(n) for n in range(34, 45))
 BOOK_BINDINGS = ("Brochura", "Capa dura")
 
-SEGMENTS: dict[str, tuple[ProductTemplate, ...]] = {
+SEGMENTS: Mapping[str, tuple[ProductTemplate, ...]] = MappingProxyType({
     "apparel": (
         ProductTemplate("Camiseta básica algodão", "61091000", "UN", 39, 89, "0.150", "0.220",
                         (COLOURS, SIZES)),
@@ -892,19 +891,19 @@ SEGMENTS: dict[str, tuple[ProductTemplate, ...]] = {
         ProductTemplate("Película de vidro temperado", "70071900", "UN", 19, 49, "0.020",
                         "0.030", (), 2),
     ),
-}  # fmt: skip
+})  # fmt: skip
 
-SEGMENT_WORDS: dict[str, str] = {
+SEGMENT_WORDS: Mapping[str, str] = MappingProxyType({
     "apparel": "Moda", "footwear": "Calçados", "cosmetics": "Cosméticos", "home": "Decor",
     "toys": "Brinquedos", "supplements": "Nutrição", "books": "Livros",
     "electronics": "Eletrônicos",
-}  # fmt: skip
+})  # fmt: skip
 
-SEGMENT_PAIRS: dict[str, str] = {
+SEGMENT_PAIRS: Mapping[str, str] = MappingProxyType({
     # A second segment a brand of this kind plausibly also sells.
     "apparel": "footwear", "footwear": "apparel", "cosmetics": "home", "home": "cosmetics",
     "toys": "books", "books": "toys", "supplements": "cosmetics", "electronics": "home",
-}  # fmt: skip
+})  # fmt: skip
 
 
 def price_between(rng: random.Random, low: int, high: int) -> Decimal:

@@ -19,9 +19,11 @@ import hashlib
 import itertools
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from types import MappingProxyType
 from typing import Literal
 
 from blingsync.simulator import lifecycle
@@ -100,17 +102,19 @@ GRAM = Decimal("0.001")
 
 IdKind = Literal["contact", "note", "order", "logistic", "store", "situation"]
 
-_ID_SPACES: dict[str, tuple[int, int, int]] = {
-    # kind: (base, block per company, largest gap). Bling ids come from global sequences shared
-    # by every account, so one account's consecutive records have gaps; each company gets its own
-    # block so ids stay unique across the world without a shared counter.
-    "contact": (16_000_000_000, 10_000_000, 37),
-    "note": (17_000_000_000, 10_000_000, 37),
-    "logistic": (18_000_000_000, 10_000_000, 23),
-    "order": (19_000_000_000, 10_000_000, 37),
-    "store": (204_000_000, 100_000, 9),
-    "situation": (10_000, 10_000, 5),
-}
+_ID_SPACES: Mapping[str, tuple[int, int, int]] = MappingProxyType(
+    {
+        # kind: (base, block per company, largest gap). Bling ids come from global sequences shared
+        # by every account, so one account's consecutive records have gaps; each company gets its own
+        # block so ids stay unique across the world without a shared counter.
+        "contact": (16_000_000_000, 10_000_000, 37),
+        "note": (17_000_000_000, 10_000_000, 37),
+        "logistic": (18_000_000_000, 10_000_000, 23),
+        "order": (19_000_000_000, 10_000_000, 37),
+        "store": (204_000_000, 100_000, 9),
+        "situation": (10_000, 10_000, 5),
+    }
+)
 
 
 def allocate_id(company: Company, kind: IdKind, rng: random.Random) -> int:
@@ -138,12 +142,14 @@ def seller_ids(company: Company) -> tuple[int, ...]:
     return tuple(14_000_000_000 + company.id * 100 + k for k in (1, 2))
 
 
-NATUREZAS: dict[str, tuple[int, str]] = {
-    "venda": (1, "Venda de mercadorias"),
-    "venda_consumidor": (2, "Venda de mercadorias a consumidor final"),
-    "devolucao": (3, "Devolução de venda"),
-    "compra": (4, "Compra para comercialização"),
-}
+NATUREZAS: Mapping[str, tuple[int, str]] = MappingProxyType(
+    {
+        "venda": (1, "Venda de mercadorias"),
+        "venda_consumidor": (2, "Venda de mercadorias a consumidor final"),
+        "devolucao": (3, "Devolução de venda"),
+        "compra": (4, "Compra para comercialização"),
+    }
+)
 
 # --------------------------------------------------------------------------------------------
 # situations mix
@@ -154,8 +160,11 @@ OUT_MIX: tuple[tuple[NfeSituacao, float], ...] = (
     (S.REJEITADA, 3), (S.AGUARDANDO_RECIBO, 2), (S.AGUARDANDO_PROTOCOLO, 2),
     (S.CONSULTA_SITUACAO, 2), (S.BLOQUEADA, 2), (S.DENEGADA, 1.5), (S.REGISTRADA, 1.5),
 )  # fmt: skip
+# No NFC-e is generated in Contingência (12): the /nfce filter accepts 12, but the official
+# response schema allows 1-11 only, so a faithful list never shows it. The admin API can still
+# move a note there to test a client against the undocumented value.
 NFCE_MIX: tuple[tuple[NfeSituacao, float], ...] = (
-    (S.EMITIDA_DANFE, 55), (S.AUTORIZADA, 20), (S.CANCELADA, 6), (S.CONTINGENCIA, 5),
+    (S.EMITIDA_DANFE, 58), (S.AUTORIZADA, 22), (S.CANCELADA, 6),
     (S.PENDENTE, 4), (S.REJEITADA, 3), (S.CONSULTA_SITUACAO, 2), (S.AGUARDANDO_RECIBO, 1),
     (S.AGUARDANDO_PROTOCOLO, 1), (S.DENEGADA, 1), (S.BLOQUEADA, 1), (S.REGISTRADA, 1),
 )  # fmt: skip
@@ -165,9 +174,7 @@ IN_MIX: tuple[tuple[NfeSituacao, float], ...] = (
 )  # fmt: skip
 
 
-def quota(
-    rng: random.Random, n: int, mix: tuple[tuple[NfeSituacao, float], ...]
-) -> list[NfeSituacao]:
+def quota(rng: random.Random, n: int, mix: tuple[tuple[NfeSituacao, float], ...]) -> list[NfeSituacao]:
     """`n` situations in the mix's proportions (largest remainder), shuffled. When `n` is large
     enough every situation of the mix appears at least once, so modest worlds still show the
     rare cases."""
@@ -264,9 +271,7 @@ def _hex(rng: random.Random, digits: int) -> str:
     return f"{rng.getrandbits(digits * 4):0{digits}x}"
 
 
-def _make_company(
-    rng: random.Random, cid: int, core: str, segment: str, anchor: datetime
-) -> Company:
+def _make_company(rng: random.Random, cid: int, core: str, segment: str, anchor: datetime) -> Company:
     city = city_named(rng.choice(BRAND_CITIES))
     prefix = rng.choice(BRAND_PREFIXES)
     word = SEGMENT_WORDS[segment]
@@ -545,9 +550,7 @@ def _store_snapshot(store: Store | None, buyer: Party, rng: random.Random) -> St
         return store
     return replace(
         store,
-        intermediary=replace(
-            store.intermediary, id_cadastro=marketplace_nickname(rng, info.key, buyer.nome)
-        ),
+        intermediary=replace(store.intermediary, id_cadastro=marketplace_nickname(rng, info.key, buyer.nome)),
     )
 
 
@@ -689,7 +692,7 @@ def _volumes(
             comprimento=dims[2],
             diametro=Decimal(0),
             embalagem_id=None,
-            data_saida="",
+            data_saida=at.date().isoformat(),  # planned (invoice date); ship() sets the real one
             prazo_entrega_previsto=rng.randint(1, 4) if same_uf else rng.randint(3, 12),
             frete_previsto=fretes[k],
             valor_declarado=values[k],
@@ -862,9 +865,7 @@ def _build_open_order(
 ) -> SalesOrder:
     """A sale not invoiced yet (Em aberto): no note, no volumes."""
     contato = _recipient(company, rng, Modelo.NFE, 1, store, known)
-    items = _items(
-        company, rng, contato, modelo=Modelo.NFE, tipo=1, finalidade=1, order_numero=order.numero
-    )
+    items = _items(company, rng, contato, modelo=Modelo.NFE, tipo=1, finalidade=1, order_numero=order.numero)
     frete = Decimal(f"{rng.randint(9, 49)}.90") if rng.random() < 0.6 else Decimal("0.00")
     valor = rng.choices((lifecycle.ORDER_EM_ABERTO, lifecycle.ORDER_VERIFICADO,
                          lifecycle.ORDER_EM_DIGITACAO), weights=(85, 10, 5), k=1)[0]  # fmt: skip
@@ -1004,10 +1005,7 @@ def _ship_history(
     if shipped_at >= anchor:
         return
     lifecycle.ship(company, note, rng, shipped_at)
-    prazo = max(
-        company.logistic_objects[v.logistic_object_id].prazo_entrega_previsto
-        for v in note.volumes
-    )
+    prazo = max(company.logistic_objects[v.logistic_object_id].prazo_entrega_previsto for v in note.volumes)
     in_transit = shipped_at + timedelta(hours=rng.randint(8, 30))
     if in_transit >= anchor:
         return

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 from blingsync.simulator.brazil import UF_CODES, carrier_info, make_chave, tracking_code
 from blingsync.simulator.model import (
@@ -57,18 +58,20 @@ TP_EMIS_NORMAL = 1
 TP_EMIS_EPEC = 4
 TP_EMIS_OFFLINE_NFCE = 9
 
-TRACKING_DESCRIPTIONS: dict[int, str] = {
-    0: "Objeto postado",
-    1: "Objeto em trânsito - por favor aguarde",
-    2: "Objeto não entregue - destinatário ausente",
-    3: "Objeto entregue ao destinatário",
-    4: "Objeto aguardando retirada no endereço indicado",
-    5: "Etiqueta comprada",
-    6: "Objeto vinculado",
-    7: "Objeto com atraso na entrega",
-    8: "",
-    9: "Entrega suspensa",
-}
+TRACKING_DESCRIPTIONS: Mapping[int, str] = MappingProxyType(
+    {
+        0: "Objeto postado",
+        1: "Objeto em trânsito - por favor aguarde",
+        2: "Objeto não entregue - destinatário ausente",
+        3: "Objeto entregue ao destinatário",
+        4: "Objeto aguardando retirada no endereço indicado",
+        5: "Etiqueta comprada",
+        6: "Objeto vinculado",
+        7: "Objeto com atraso na entrega",
+        8: "",
+        9: "Entrega suspensa",
+    }
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,8 +160,7 @@ def _situation_valor(company: Company, situacao_id: int) -> int | None:
     return None
 
 
-def _move_order(company: Company, order: SalesOrder, target: OrderSituation | None,
-                at: datetime) -> None:
+def _move_order(company: Company, order: SalesOrder, target: OrderSituation | None, at: datetime) -> None:
     if target is None or order.situacao_id == target.id:
         return
     order.situacao_id = target.id
@@ -303,9 +305,10 @@ def block(company: Company, note: Note, rng: random.Random, at: datetime) -> Non
 
 
 def reopen(company: Company, note: Note, rng: random.Random, at: datetime) -> None:
-    """A blocked note released, or a rejected one edited: back to Pendente."""
+    """A blocked note released: back to Pendente. (A rejected note stays Rejeitada while it is
+    corrected, until it is transmitted again.)"""
     at = _brt(at)
-    _require(note, frozenset({S.BLOQUEADA, S.REJEITADA}), "reopen")
+    _require(note, frozenset({S.BLOQUEADA}), "reopen")
     _set(note, S.PENDENTE, at)
 
 
@@ -349,9 +352,7 @@ def update_tracking(
         if obj is None or not obj.tracking_code:
             continue
         obj.tracking_situacao = situacao
-        obj.tracking_description = (
-            description if description is not None else TRACKING_DESCRIPTIONS[situacao]
-        )
+        obj.tracking_description = description if description is not None else TRACKING_DESCRIPTIONS[situacao]
         obj.tracking_updated_at = at
 
 
@@ -375,15 +376,17 @@ _EDGES: tuple[tuple[frozenset[NfeSituacao], NfeSituacao, Transition], ...] = (
      S.DENEGADA, deny),
     (frozenset({S.AGUARDANDO_RECIBO, S.AGUARDANDO_PROTOCOLO}), S.CONSULTA_SITUACAO, consult),
     (frozenset({S.PENDENTE}), S.CONTINGENCIA, enter_contingency),
-    (frozenset({S.BLOQUEADA, S.REJEITADA}), S.PENDENTE, reopen),
+    (frozenset({S.BLOQUEADA}), S.PENDENTE, reopen),
 )  # fmt: skip
 
-_DIRECT: dict[NfeSituacao, Transition] = {
-    S.REGISTRADA: register,
-    S.BLOQUEADA: block,
-    S.CONSULTA_SITUACAO: consult,
-    S.CONTINGENCIA: enter_contingency,
-}
+_DIRECT: Mapping[NfeSituacao, Transition] = MappingProxyType(
+    {
+        S.REGISTRADA: register,
+        S.BLOQUEADA: block,
+        S.CONSULTA_SITUACAO: consult,
+        S.CONTINGENCIA: enter_contingency,
+    }
+)
 
 
 def _edge_allowed(note: Note, target: NfeSituacao) -> bool:
@@ -416,14 +419,10 @@ def legal_path(note: Note, target: NfeSituacao) -> list[tuple[NfeSituacao, Trans
                 path.reverse()
                 return path
             queue.append(nxt)
-    raise InvalidTransition(
-        f"note {note.id}: no legal way from {start.name} to {target.name}"
-    )
+    raise InvalidTransition(f"note {note.id}: no legal way from {start.name} to {target.name}")
 
 
-def move_to(
-    company: Company, note: Note, situacao: NfeSituacao, rng: random.Random, at: datetime
-) -> None:
+def move_to(company: Company, note: Note, situacao: NfeSituacao, rng: random.Random, at: datetime) -> None:
     """Bring the note to `situacao` the way Bling would: through the legal transitions when a
     path exists (Pendente -> Emitida DANFE transmits, authorises and prints), directly for the
     odd situations while SEFAZ has not decided, and never by undoing a SEFAZ decision."""
@@ -437,9 +436,7 @@ def move_to(
             _DIRECT[situacao](company, note, rng, at)
             return
         if situacao == S.CONTINGENCIA and note.modelo != Modelo.NFCE:
-            raise InvalidTransition(
-                f"note {note.id}: Contingência is an NFC-e situation only"
-            ) from None
+            raise InvalidTransition(f"note {note.id}: Contingência is an NFC-e situation only") from None
         raise InvalidTransition(
             f"note {note.id}: cannot move from {note.situacao.name} to {situacao.name}"
             + (" (SEFAZ has already decided on it)" if note.situacao in FINAL else "")
@@ -457,8 +454,7 @@ def reachable(note: Note) -> list[NfeSituacao]:
         try:
             legal_path(note, target)
         except InvalidTransition:
-            if not (target in _DIRECT and note.situacao not in FINAL
-                    and _edge_allowed(note, target)):
+            if not (target in _DIRECT and note.situacao not in FINAL and _edge_allowed(note, target)):
                 continue
         out.append(target)
     return out

@@ -26,7 +26,11 @@ Where the reference is silent the simulator chooses, and says so here:
 * A `situacao` filter with no note in that situation, a page past the end and an unknown
   número all answer cod 14 with HTTP 200: that is how v2 clients detect the end.
 * An NFC-e list filtered by `dataEmissao` without a `situacao` leaves cancelled notes out, as
-  the v2 help page for `GET nfces` says; NF-e lists without `situacao` mean "Todas".
+  the v2 help page for `GET nfces` says; NF-e lists without `situacao` mean "Todas", and
+  without `tipo` hold entradas and saídas alike.
+* The order-situation change (PUT) reads an `application/x-www-form-urlencoded` body (`apikey`
+  may also be in the query string); setting the situation an order already has changes
+  nothing and announces nothing, as in the simulator's v3.
 * Paths are accepted with or without the final slash (`/json/` and `/json`): clients of the
   time wrote both. An unknown path answers a v2 error with HTTP 404.
 """

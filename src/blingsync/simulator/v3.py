@@ -423,7 +423,8 @@ async def _create_object(call: V3Call) -> Response:
             nota_fiscal_id=note_id, servico_id=service_id, tracking_code="", tracking_description="Criado",
             tracking_situacao=8, origem="", destino="", tracking_updated_at=now,
             tracking_url="", peso=Decimal(0), altura=Decimal(0), largura=Decimal(0),
-            comprimento=Decimal(0), diametro=Decimal(0), embalagem_id=None, data_saida="",
+            comprimento=Decimal(0), diametro=Decimal(0), embalagem_id=None,
+            data_saida=now.date().isoformat(),
             prazo_entrega_previsto=0, frete_previsto=Decimal(0), valor_declarado=Decimal(0),
             aviso_recebimento=False, mao_propria=False,
         )
