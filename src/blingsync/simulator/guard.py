@@ -133,9 +133,7 @@ Handler = Callable[[V3Call], Awaitable[Response]]
 
 def count_and_limit(state: SimState, request: Request, company: Company, label: str) -> Response | None:
     """Apply the account's limits to one authenticated request; a 429 when refused."""
-    if fault_of(request).kind == "429":
-        state.limiter.inject_burst(company.id, state.faults.spec.burst_length)
-    verdict = state.limiter.check(company.id)
+    verdict = state.admit(company, burst=fault_of(request).kind == "429")
     if not verdict.allowed:
         state.counters[company.id].record(label, 429)
         return errors.too_many_requests(verdict.period, verdict.limit)

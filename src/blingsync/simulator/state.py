@@ -22,7 +22,7 @@ from blingsync.simulator import lifecycle
 from blingsync.simulator.clock import Clock, SystemClock, now_brt
 from blingsync.simulator.data import new_note
 from blingsync.simulator.faults import FaultInjector, FaultSpec
-from blingsync.simulator.limits import IpGuard, LimitSettings, RateLimiter
+from blingsync.simulator.limits import IpGuard, LimitSettings, RateLimiter, Verdict
 from blingsync.simulator.model import (
     SCOPE_IDS,
     ApiUser,
@@ -146,6 +146,7 @@ class SimState:
         self._tokens: dict[str, IssuedToken] = {}
         self._grants: list[Grant] = []
         self._xml_cache: dict[int, bytes] = {}
+        self._note_index: dict[str, dict[str, tuple[Company, Note]]] = {}
         self._clients: dict[str, tuple[Company, OAuthClient]] = {}
         self._apikeys: dict[str, tuple[Company, ApiUser]] = {}
         for company in world.companies:
@@ -196,6 +197,13 @@ class SimState:
 
     def now(self) -> datetime:
         return now_brt(self.clock)
+
+    def admit(self, company: Company, *, burst: bool) -> Verdict:
+        """One API request of `company` against its limits (v2 and v3 share them); `burst`
+        starts an injected burst of 429s first (the `429` fault)."""
+        if burst:
+            self.limiter.inject_burst(company.id, self.faults.spec.burst_length)
+        return self.limiter.check(company.id)
 
     # --- OAuth -----------------------------------------------------------------------------
 
@@ -316,18 +324,29 @@ class SimState:
         return hmac.new(self._url_key, chave.encode(), hashlib.sha256).hexdigest()[:40]
 
     def find_note_by_chave(self, chave: str) -> tuple[Company, Note] | None:
-        for company in self.world.companies:
-            for note in company.notes.values():
-                if note.chave == chave:
-                    return company, note
-        return None
+        return self._find_note("chave", chave)
 
     def find_note_by_danfe(self, danfe_hash: str) -> tuple[Company, Note] | None:
-        for company in self.world.companies:
-            for note in company.notes.values():
-                if note.danfe_hash and note.danfe_hash == danfe_hash:
-                    return company, note
-        return None
+        return self._find_note("danfe_hash", danfe_hash)
+
+    def _find_note(self, attr: str, value: str) -> tuple[Company, Note] | None:
+        """Look a note up by an attribute that is set during its life (chave, danfe_hash).
+
+        The index is rebuilt on a miss, so notes that gained the attribute since are found;
+        a hit is checked against the note, so a stale entry is never returned."""
+        if not value:
+            return None
+        index = self._note_index.setdefault(attr, {})
+        hit = index.get(value)
+        if hit is None or getattr(hit[1], attr) != value:
+            index.clear()
+            for company in self.world.companies:
+                for note in company.notes.values():
+                    key = getattr(note, attr)
+                    if key:
+                        index[key] = (company, note)
+            hit = index.get(value)
+        return hit
 
     # --- changes and events ----------------------------------------------------------------
 

@@ -74,7 +74,7 @@ from blingsync.simulator.model import (
     V2Permission,
 )
 from blingsync.simulator.state import SimState
-from blingsync.simulator.v3 import OTHER_MODULE_SITUATIONS
+from blingsync.simulator.v3 import OTHER_MODULE_SITUATIONS, newest_first
 
 PAGE_SIZE = 100
 
@@ -173,9 +173,7 @@ def v2_endpoint(
             return v2_error(401, *V2_INVALID_KEY)
         company, user = found
         counters = state.counters[company.id]
-        if fault_of(request).kind == "429":
-            state.limiter.inject_burst(company.id, state.faults.spec.burst_length)
-        verdict = state.limiter.check(company.id)
+        verdict = state.admit(company, burst=fault_of(request).kind == "429")
         if not verdict.allowed:
             counters.record(label, 429)
             cod, msg = V2_DAILY_LIMIT if verdict.period == "day" else V2_RATE_LIMIT
@@ -316,10 +314,6 @@ def _filters(call: V2Call, allowed: Iterable[str]) -> dict[str, str]:
 # --- notes ---------------------------------------------------------------------------------
 
 
-def _newest_first(notes: Iterable[Note]) -> list[Note]:
-    return sorted(notes, key=lambda n: (n.emitted_at, n.id), reverse=True)
-
-
 def _links(call: V2Call, note: Note) -> dict[str, str]:
     """The note's document links. The XML link is the signed one the simulator serves at
     /relatorios/nfe.xml.php, only once the note has an authorised XML."""
@@ -388,7 +382,7 @@ def _list_notes(modelo: Modelo) -> Handler:
                 or (end is not None and n.emitted_at > end)
             )
 
-        notes = _newest_first(n for n in call.company.notes.values() if keep(n))
+        notes = newest_first(n for n in call.company.notes.values() if keep(n))
         return _notes_answer(call, _paged(notes, page))
 
     return handler
@@ -401,7 +395,7 @@ def _get_note(modelo: Modelo) -> Handler:
             numero, serie = int(params["numero"]), int(params["serie"])
         except ValueError:
             raise _not_found() from None
-        notes = _newest_first(
+        notes = newest_first(
             n for n in call.company.notes.values()
             if n.modelo == modelo and n.numero == numero and n.serie == serie
         )

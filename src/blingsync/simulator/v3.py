@@ -131,7 +131,7 @@ def _query_errors(fn: Callable[[V3Call], Response]) -> Callable[[V3Call], Any]:
     return wrapped
 
 
-def _newest_first(notes: Iterable[Note]) -> list[Note]:
+def newest_first(notes: Iterable[Note]) -> list[Note]:
     # Inferred order (the reference leaves it open): newest emission first, then id. Pages
     # shift while notes change, as they do on Bling; clients must tolerate it.
     return sorted(notes, key=lambda n: (n.emitted_at, n.id), reverse=True)
@@ -191,7 +191,7 @@ def _list_notes(modelo: Modelo) -> Callable[[V3Call], Response]:
                 or (carrier is not None and (n.carrier is None or n.carrier.id != carrier))
             )
 
-        notes = _newest_first(n for n in call.company.notes.values() if keep(n))
+        notes = newest_first(n for n in call.company.notes.values() if keep(n))
         return BlingJSONResponse({"data": [v3json.note_base(n) for n in _paged(notes, page, limit)]})
 
     return handler
@@ -226,7 +226,8 @@ def _get_document(call: V3Call) -> Response:
         raise QueryError("formato", "O formato deve ser xml ou pdf.")
     if len(chave) != 44 or not chave.isdigit():
         raise QueryError("chaveAcesso", "A chave de acesso deve ter 44 dígitos.")
-    note = next((n for n in call.company.notes.values() if n.chave == chave), None)
+    found = call.state.find_note_by_chave(chave)
+    note = found[1] if found is not None and found[0] is call.company else None
     if note is None or not note.is_authorised:
         return errors.not_found()
     if formato == "xml":
