@@ -186,3 +186,16 @@ def test_fault_spec_timedelta_roundtrip() -> None:
                            "429=0.03,burst=4,seed=7")
     assert FaultSpec.parse(spec.describe()) == spec
     assert timedelta(seconds=spec.hang) == timedelta(seconds=2)
+
+
+async def test_signed_xml_downloads_count_against_the_account() -> None:
+    sim = make_sim(limits=LimitSettings())
+    b = await _client(sim)
+    auth = await b.bearer()
+    note = next(n for n in b.company().notes.values() if n.situacao == 6 and n.modelo == 55)
+    detail = (await b.get(f"/Api/v3/nfe/{note.id}", auth)).json()["data"]
+    path = detail["xml"].removeprefix("http://b.test")
+    statuses = [(await b.http.get(path)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]  # the detail call took the first slot of the second
+    counters = sim.state.counters[b.company().id].as_json()
+    assert counters["by_endpoint"]["GET /relatorios/nfe.xml.php"] == 3

@@ -21,12 +21,13 @@ from blingsync.simulator.clock import Clock
 from blingsync.simulator.danfe import build_danfe_html, build_danfe_pdf
 from blingsync.simulator.data import generate_world
 from blingsync.simulator.faults import FaultSpec
-from blingsync.simulator.guard import BlingEdge
+from blingsync.simulator.guard import BlingEdge, count_and_limit
 from blingsync.simulator.limits import LimitSettings
 from blingsync.simulator.state import AuthSettings, SimState
 from blingsync.simulator.webhooks import WebhookHub, WebhookKnobs
 
 log = logging.getLogger("blingsync.simulator")
+XML_LABEL = "GET /relatorios/nfe.xml.php"
 
 
 @dataclass
@@ -69,6 +70,11 @@ def build(
         if not signature or signature != state.xml_signature(chave):
             return PlainTextResponse("Assinatura inválida ou expirada", status_code=403)
         company, note = found
+        # Counted against the account like an API call (see docs/simulator.md).
+        refused = count_and_limit(state, request, company, XML_LABEL)
+        if refused is not None:
+            return refused
+        state.counters[company.id].record(XML_LABEL, 200)
         return Response(state.note_xml(company, note), media_type="application/xml")
 
     async def doc_view(request: Request) -> Response:
