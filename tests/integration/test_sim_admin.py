@@ -13,6 +13,14 @@ async def test_accounts_expose_working_credentials(bling: Bling) -> None:
     assert len(client["client_id"]) == 40 and len(client["client_secret"]) == 60
     assert "Notas Fiscais" in client["scope_labels"]
     assert first["api_keys"][0]["permissions"]
+    listed = await bling.http.post("/Api/v3/oauth/token", data={
+        "grant_type": "authorization_code", "code": client["authorization_code"],
+    }, headers={"authorization": basic(bling.company().clients[0])})
+    assert listed.status_code == 200
+    listed = await bling.http.post("/Api/v3/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": client["refresh_token"],
+    }, headers={"authorization": basic(bling.company().clients[0])})
+    assert listed.status_code == 200
     code = (await bling.http.post(f"/_sim/accounts/{first['id']}/code")).json()["code"]
     company = bling.company()
     r = await bling.http.post("/Api/v3/oauth/token",

@@ -168,7 +168,17 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
                 "fantasia": c.fantasia,
                 "cnpj": c.cnpj,
                 "uf": c.endereco.uf,
-                "clients": [_client_json(cl) for cl in c.clients],
+                "clients": [
+                    {
+                        **_client_json(cl),
+                        # Fresh credentials on every listing, as if the brand had just
+                        # authorised the app: a code (valid 60 s, single use) and a grant's
+                        # refresh token.
+                        "authorization_code": state.issue_code(c, cl),
+                        "refresh_token": state.refresh_token_for(c, cl),
+                    }
+                    for cl in c.clients
+                ],
                 "api_keys": [
                     {
                         "name": u.name,
