@@ -16,3 +16,12 @@ if [ ! -f "$stamp" ]; then
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi
+# The third-party JavaScript client that tests/thirdparty drives against the simulator. Optional:
+# without npm, or if the install fails, those tests skip and say which command installs it.
+js="$root/tests/thirdparty"
+if command -v npm >/dev/null 2>&1 && [ -f "$js/package-lock.json" ] &&
+    { [ ! -d "$js/node_modules/bling-erp-api" ] || [ "$js/package-lock.json" -nt "$js/node_modules" ]; }; then
+    if ! npm ci --silent --no-audit --no-fund --prefix "$js"; then
+        echo "warning: npm ci in tests/thirdparty failed; the bling-erp-api test will skip" >&2
+    fi
+fi

@@ -194,7 +194,13 @@ async def test_accounts_are_isolated(bling: Bling) -> None:
     assert (await bling.get(f"/Api/v3/nfe/{other}", auth)).status_code == 404
 
 
-async def test_unknown_path_is_bling_404(bling: Bling) -> None:
+async def test_unknown_path_is_bling_404_and_wrong_method_405(bling: Bling) -> None:
     r = await bling.http.get("/Api/v3/nao-existe")
     assert r.status_code == 404
     assert r.json()["error"]["type"] == "RESOURCE_NOT_FOUND"
+    auth = await bling.bearer()
+    r = await bling.http.patch("/Api/v3/logisticas/objetos/123", headers=auth, json={})
+    assert r.status_code == 405
+    assert r.json()["error"]["type"] == "METHOD_NOT_ALLOWED"
+    r = await bling.http.delete("/Api/v3/nfe/123", headers=auth)
+    assert r.status_code == 405

@@ -14,7 +14,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 
 from blingsync.simulator import admin, errors, oauth, v2, v3
 from blingsync.simulator.clock import Clock
@@ -98,7 +98,16 @@ def build(
             "accounts": f"{base}/_sim/accounts",
         })
 
+    v3_routes = [*oauth.routes(state), *v3.routes(state)]
+
     async def v3_fallback(request: Request) -> Response:
+        # A known path with another method is 405, as Bling's error enum has it; else 404.
+        scope = {**request.scope, "path": "/" + request.path_params["rest"]}
+        if any(route.matches(scope)[0] == Match.PARTIAL for route in v3_routes):
+            return errors.v3_error(
+                405, "METHOD_NOT_ALLOWED", "Método não permitido",
+                f"O método {request.method} não é aceito por este recurso.",
+            )
         return errors.not_found()
 
     @contextlib.asynccontextmanager
@@ -120,8 +129,7 @@ def build(
         routes=[
             Route("/", home),
             Mount("/Api/v3", routes=[
-                *oauth.routes(state),
-                *v3.routes(state),
+                *v3_routes,
                 Route("/{rest:path}", v3_fallback,
                       methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             ]),
