@@ -126,11 +126,22 @@ async def test_reorder(bling: Bling) -> None:
                      and n.situacao == NfeSituacao.AUTORIZADA][:2]
     await bling.http.post(f"/_sim/notes/{first.id}/situacao", json={"action": "print-danfe"})
     await bling.http.post(f"/_sim/notes/{second.id}/situacao", json={"action": "print-danfe"})
-    bling.sim.hub.release_held()
     bling.clock.advance(1)
     await bling.sim.hub.flush()
     order = [e["data"]["id"] for e in receiver.events()]
     assert order[:2] == [second.id, first.id]
+
+
+async def test_a_held_event_with_no_follower_still_goes_out(bling: Bling) -> None:
+    receiver = _wire(bling, WebhookKnobs(reorder=1.0, reorder_window=2.0))
+    bling.company().clients[0].scopes = frozenset({Scope.NFE})
+    note = _danfe_candidate(bling)
+    await bling.http.post(f"/_sim/notes/{note.id}/situacao", json={"action": "print-danfe"})
+    await bling.sim.hub.flush()
+    assert receiver.received == []
+    bling.clock.advance(2)
+    await bling.sim.hub.flush()
+    assert [e["data"]["id"] for e in receiver.events()] == [note.id]
 
 
 async def test_delay(bling: Bling) -> None:

@@ -10,8 +10,6 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-JSON_MEDIA = "application/json"
-
 
 class BlingJSONResponse(JSONResponse):
     """JSON with UTF-8 text left readable, as Bling sends it."""

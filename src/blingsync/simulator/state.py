@@ -15,7 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from blingsync.simulator import lifecycle
@@ -422,19 +422,24 @@ class SimState:
         cancellations. Returns a line per change, for logs."""
         changes: list[str] = []
         rng = self.rng
+        now = self.now()
         for company in self.world.companies:
             for _ in range(rng.choice((0, 1, 1, 2, 3))):
                 modelo = Modelo.NFCE if rng.random() < 0.15 else Modelo.NFE
                 note = self.create_note(company, modelo=modelo)
                 changes.append(f"{company.fantasia}: nota {note.numero} criada (Pendente)")
-            for note in sorted(company.notes.values(), key=lambda n: n.id):
+            # Only notes born since the generated history move on their own: the history keeps
+            # its shape (e.g. the old Autorizada notes whose DANFE was never printed).
+            live = [n for n in company.notes.values() if n.emitted_at >= self.world.anchor]
+            for note in sorted(live, key=lambda n: n.id):
                 roll = rng.random()
                 target: NfeSituacao | None = None
                 if note.situacao == NfeSituacao.PENDENTE and roll < 0.6:
                     target = NfeSituacao.AUTORIZADA
                 elif note.situacao == NfeSituacao.AUTORIZADA and roll < 0.5:
                     target = NfeSituacao.EMITIDA_DANFE
-                elif note.situacao == NfeSituacao.EMITIDA_DANFE and roll < 0.004:
+                elif (note.situacao == NfeSituacao.EMITIDA_DANFE and roll < 0.02
+                      and now - note.emitted_at < timedelta(hours=24)):  # SEFAZ's window
                     target = NfeSituacao.CANCELADA
                 if target is not None:
                     self.move_note(company, note, target)

@@ -39,6 +39,7 @@ class WebhookKnobs:
     delay_min: float = 0.0  # seconds before the first attempt
     delay_max: float = 0.0
     reorder: float = 0.0  # probability an event is held back and sent after the next one
+    reorder_window: float = 2.0  # how long a held-back event waits for one to overtake it
     timeout: float = 5.0
     max_age: float = 3 * 86400.0  # retry horizon; then the app's webhooks are disabled
     retry_base: float = 1.0
@@ -150,19 +151,13 @@ class WebhookHub:
             )
             self.deliveries.append(twin)
         held, self._held = self._held, None
-        if held is not None:
+        if held is not None and held.status == "pending" and held.attempts == 0:
             # The held-back event goes out just after this one: out of order, as promised.
             held.next_at = delivery.next_at + 0.001
         elif self._rng.random() < k.reorder:
-            delivery.next_at = float("inf")
+            delivery.next_at += k.reorder_window
             self._held = delivery
         self._wake.set()
-
-    def release_held(self) -> None:
-        """Send a held-back event even if no later event came to overtake it."""
-        if self._held is not None:
-            self._held.next_at = self.state.clock.time()
-            self._held = None
 
     def due(self, now: float) -> list[Delivery]:
         pending = [d for d in self.deliveries if d.status == "pending" and d.next_at <= now]
