@@ -4,11 +4,28 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-py="${PYTHON:-python3}"
+py="${PYTHON:-}"
+if [ -z "$py" ]; then
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            py="$candidate"
+            break
+        fi
+    done
+fi
+if [ -z "$py" ]; then
+    echo "error: blingsync needs Python 3.11 or newer; none found on PATH (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
 venv="$root/.venv"
 stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -x "$venv/bin/python" ]; then
-    "$py" -m venv "$venv"
+    if ! "$py" -m venv "$venv"; then
+        rm -rf "$venv"
+        echo "error: '$py -m venv' failed; on Debian/Ubuntu install the python3-venv package" >&2
+        exit 1
+    fi
 fi
 if [ ! -f "$stamp" ]; then
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -123,15 +123,15 @@ def _print_served(state: SimState, base: str) -> None:
                   f"rate limit={'on' if state.limits.enabled else 'off'}")
     console.print(f"  v3   {base}/Api/v3   (OAuth: {base}/Api/v3/oauth/authorize, /oauth/token)")
     console.print(f"  v2   {base}/Api/v2   (apikey)")
-    console.print(f"  admin {base}/_sim/accounts  (credentials, notes, faults, counters)")
+    console.print(f"  admin {base}/_sim/  — full credentials (client id and secret, a fresh "
+                  f"authorization code and refresh token, v2 keys): GET {base}/_sim/accounts")
     table = Table(title="Accounts", show_lines=False)
-    for col in ("id", "brand", "CNPJ", "notes", "Emitida DANFE", "client_id", "v2 apikey"):
-        table.add_column(col)
+    for col in ("id", "brand", "CNPJ", "notes", "Emitida DANFE", "client_id"):
+        table.add_column(col, overflow="fold")
     for c in world.companies:
         danfe = sum(1 for n in c.notes.values() if n.situacao == NfeSituacao.EMITIDA_DANFE)
         table.add_row(
-            str(c.id), c.fantasia, c.cnpj, str(len(c.notes)), str(danfe),
-            c.clients[0].client_id, c.api_users[0].apikey[:16] + "…",
+            str(c.id), c.fantasia, c.cnpj, str(len(c.notes)), str(danfe), c.clients[0].client_id,
         )
     console.print(table)
 

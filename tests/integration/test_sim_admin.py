@@ -116,3 +116,48 @@ async def test_evolve_and_clock(bling: Bling) -> None:
     r = await bling.http.post("/_sim/clock/advance", json={"seconds": 90})
     assert r.status_code == 200
     assert bling.clock.time() == now + 90
+
+
+async def test_bad_admin_values_are_refused_and_break_nothing(bling: Bling) -> None:
+    company = bling.company()
+    cases = [
+        ("put", "/_sim/webhooks", {"knobs": {"drop": "x"}}),
+        ("put", "/_sim/webhooks", {"knobs": {"delay_min": 5, "delay_max": 1}}),
+        ("put", "/_sim/webhooks", {"knobs": {"seed": "abc"}}),
+        ("put", "/_sim/webhooks", {"knobs": {"duplicate": 2}}),
+        ("put", "/_sim/webhooks", {"url": 123}),
+        ("put", "/_sim/webhooks", {"url": "ftp://x.test/h"}),
+        ("post", f"/_sim/accounts/{company.id}/clients", {"webhook_url": 5}),
+        ("post", "/_sim/clock/advance", {"seconds": 1e300}),
+        ("post", f"/_sim/accounts/{company.id}/notes", {"situacao": None}),
+        ("post", f"/_sim/accounts/{company.id}/notes", {"situacao": [1]}),
+        ("post", f"/_sim/accounts/{company.id}/notes", {"tipo": True}),
+        ("put", "/_sim/settings", {"ip_window": -1.0}),
+    ]
+    for method, path, body in cases:
+        r = await bling.http.request(method.upper(), path, json=body)
+        assert r.status_code == 400, (path, body, r.text)
+    r = await bling.http.post("/_sim/clock/advance", content=b'{"seconds": NaN}',
+                              headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    # Everything still works: events flow, the clock is sane, the API answers.
+    auth = await bling.bearer()
+    order = next(iter(company.orders.values()))
+    target = next(s for s in company.order_situations if s.id != order.situacao_id)
+    r = await bling.http.patch(f"/Api/v3/pedidos/vendas/{order.id}/situacoes/{target.id}",
+                               headers=auth)
+    assert r.status_code == 204
+    assert (await bling.get("/Api/v3/nfe", auth)).status_code == 200
+
+
+async def test_a_delivery_error_does_not_stop_the_hub(bling: Bling) -> None:
+    company = bling.company()
+    company.clients[0].webhook_url = "http://127.0.0.1:9/hook"  # nothing listens: connect error
+    auth = await bling.bearer()
+    order = next(iter(company.orders.values()))
+    target = next(s for s in company.order_situations if s.id != order.situacao_id)
+    await bling.http.patch(f"/Api/v3/pedidos/vendas/{order.id}/situacoes/{target.id}",
+                           headers=auth)
+    assert await bling.sim.hub.flush() == 1
+    delivery = bling.sim.hub.deliveries[-1]
+    assert delivery.status == "pending" and delivery.last_error.startswith("ConnectError")

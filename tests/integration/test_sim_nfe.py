@@ -88,6 +88,12 @@ async def test_emission_window_and_one_year_rule(bling: Bling) -> None:
     inverted = await bling.get("/Api/v3/nfe", auth, dataEmissaoInicial="2026-11-10",
                                dataEmissaoFinal="2026-11-01")
     assert inverted.status_code == 400
+    exactly_a_year = await bling.get("/Api/v3/nfe", auth, dataEmissaoInicial="2025-03-01 00:00:00",
+                                     dataEmissaoFinal="2026-03-01 00:00:00")
+    assert exactly_a_year.status_code == 200
+    a_year_and_a_day = await bling.get("/Api/v3/nfe", auth, dataEmissaoInicial="2025-03-01",
+                                       dataEmissaoFinal="2026-03-01 00:00:01")
+    assert a_year_and_a_day.status_code == 400
     garbage = await bling.get("/Api/v3/nfe", auth, dataEmissaoInicial="10/11/2026")
     assert garbage.status_code == 400
 

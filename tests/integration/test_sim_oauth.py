@@ -60,6 +60,9 @@ async def test_token_response_and_jwt_sizes(bling: Bling) -> None:
     assert len(opaque["access_token"]) < 100
     jwt = await bling.token(client, jwt=True)
     assert 1500 <= len(jwt["access_token"]) <= 3000
+    narrow = bling.sim.state.add_client(bling.company(), frozenset({Scope.NFE}))
+    for _ in range(20):  # whatever the app's scopes, Bling's JWTs are 1,500-3,000 characters
+        assert 1500 <= len((await bling.token(narrow))["access_token"]) <= 3000
     _header, payload, _sig = jwt["access_token"].split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["sub"] == bling.company().company_id

@@ -136,3 +136,37 @@ async def test_order_situation_change_emits_webhook(bling: Bling) -> None:
     await hub.flush()
     assert len(received) == 1
     assert b'"event":"order.updated"' in received[0]
+
+
+async def test_logistics_object_rejects_values_json_cannot_carry(bling: Bling) -> None:
+    auth = await bling.bearer()
+    order = next(o for o in bling.company().orders.values() if o.note_id)
+    bad_bodies = [
+        {"prazoEntregaPrevisto": "NaN"},
+        {"prazoEntregaPrevisto": True},
+        {"dimensoes": {"peso": "NaN"}},
+        {"dimensoes": {"peso": "1e999999"}},
+        {"dimensoes": {"peso": "Infinity"}},
+        {"dataSaida": {"x": 1}},
+        {"dataSaida": "20/11/2026"},
+        {"rastreamento": {"codigo": None}},
+        {"avisoRecebimento": "sim"},
+    ]
+    for extra in bad_bodies:
+        r = await bling.http.post("/Api/v3/logisticas/objetos", headers=auth,
+                                  json={"pedidoVenda": {"id": order.id}, **extra})
+        assert r.status_code == 400, (extra, r.text)
+        assert r.json()["error"]["type"] == "VALIDATION_ERROR"
+
+
+async def test_order_period_rules(bling: Bling) -> None:
+    auth = await bling.bearer()
+    inverted = await bling.get("/Api/v3/pedidos/vendas", auth, dataInicial="2026-11-10",
+                               dataFinal="2026-11-01")
+    assert inverted.status_code == 400
+    too_long = await bling.get("/Api/v3/pedidos/vendas", auth, dataInicial="2025-01-01")
+    assert too_long.status_code == 400
+    other_unit = await bling.get("/Api/v3/pedidos/vendas", auth, idUnidadeNegocio=5)
+    assert other_unit.json() == {"data": []}
+    unit_zero = await bling.get("/Api/v3/pedidos/vendas", auth, idUnidadeNegocio=0)
+    assert unit_zero.json()["data"]

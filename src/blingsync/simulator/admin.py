@@ -27,7 +27,9 @@ from blingsync.simulator.model import (
     V2Permission,
 )
 from blingsync.simulator.state import SimState
-from blingsync.simulator.webhooks import WebhookHub, WebhookKnobs
+from blingsync.simulator.webhooks import WebhookHub, WebhookKnobs, webhook_url
+
+MAX_ADVANCE = 10 * 366 * 86400.0  # ten years; NaN and infinities are refused too
 
 AdminEndpoint = Callable[[Request], Awaitable[Any]]
 
@@ -81,6 +83,21 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise AdminError(400, "the body must be a JSON object")
     return body
+
+
+def _url(value: object) -> str | None:
+    try:
+        return webhook_url(value)
+    except ValueError as exc:
+        raise AdminError(400, str(exc)) from None
+
+
+def _whole(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """An integer field of an admin request, within bounds (JSON true is not 1 here)."""
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AdminError(400, f"{key} must be an integer from {low} to {high}")
+    return value
 
 
 def _company(state: SimState, request: Request) -> Company:
@@ -228,8 +245,9 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
         company = _company(state, request)
         body = await _body(request)
         scopes = _enum_list(body.get("scopes", [s.value for s in Scope]), Scope, "scopes")
+        url = _url(body.get("webhook_url"))
         client = state.add_client(company, scopes, body.get("redirect_uri"))
-        client.webhook_url = body.get("webhook_url")
+        client.webhook_url = url
         return _client_json(client)
 
     @route("/clients/{client_id}", ["PATCH"])
@@ -243,7 +261,7 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
             if key in body:
                 setattr(client, key, bool(body[key]))
         if "webhook_url" in body:
-            client.webhook_url = body["webhook_url"] or None
+            client.webhook_url = _url(body["webhook_url"])
         if "redirect_uri" in body:
             client.redirect_uri = str(body["redirect_uri"])
         if "scopes" in body:
@@ -269,19 +287,12 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
     async def create_notes(request: Request) -> Any:
         company = _company(state, request)
         body = await _body(request)
-        count = body.get("count", 1)
-        if not isinstance(count, int) or not 1 <= count <= 10_000:
-            raise AdminError(400, "count must be an integer from 1 to 10000")
+        count = _whole(body, "count", 1, 1, 10_000)
         modelo = {"nfe": Modelo.NFE, "nfce": Modelo.NFCE}.get(str(body.get("modelo", "nfe")))
         if modelo is None:
             raise AdminError(400, "modelo must be nfe or nfce")
-        tipo = body.get("tipo", 1)
-        if tipo not in (0, 1):
-            raise AdminError(400, "tipo must be 0 (entrada) or 1 (saída)")
-        try:
-            situacao = NfeSituacao(int(body.get("situacao", NfeSituacao.PENDENTE)))
-        except ValueError:
-            raise AdminError(400, "situacao must be a v3 /nfe situation code (1-12)") from None
+        tipo = _whole(body, "tipo", 1, 0, 1)
+        situacao = NfeSituacao(_whole(body, "situacao", NfeSituacao.PENDENTE, 1, 12))
         created = []
         for _ in range(count):
             try:
@@ -307,8 +318,8 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
             target = ACTION_TARGETS[action]
         else:
             try:
-                target = NfeSituacao(int(body["situacao"]))
-            except (KeyError, ValueError, TypeError):
+                target = NfeSituacao(_whole(body, "situacao", 0, 1, 12))
+            except AdminError:
                 raise AdminError(
                     400, "give situacao (a v3 code, 1-12) or action "
                     f"({', '.join(ACTION_TARGETS)})"
@@ -346,6 +357,8 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
                         value = float(value)
                     if type(value) is not expected:
                         raise AdminError(400, f"{f.name} must be a {expected.__name__}")
+                    if expected in (int, float) and not (0 < value < 1e12):
+                        raise AdminError(400, f"{f.name} must be a number above 0")
                     setattr(limits, f.name, value)
             if "v2_discontinued" in body:
                 state.v2_discontinued = bool(body["v2_discontinued"])
@@ -373,29 +386,28 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
                     raise AdminError(400, f"knobs must be an object with keys among {sorted(names)}")
                 try:
                     hub.configure(WebhookKnobs(**{**asdict(hub.knobs), **knobs}))
-                except TypeError as exc:
-                    raise AdminError(400, str(exc)) from None
+                except ValueError as exc:
+                    raise AdminError(400, f"knobs: {exc}") from None
             if "url" in body:
+                url = _url(body["url"])
                 targets = state.world.companies
                 if body.get("account") is not None:
                     targets = [c for c in targets if c.id == body["account"]]
                     if not targets:
                         raise AdminError(404, f"no account {body['account']}")
                 for company in targets:
-                    company.clients[0].webhook_url = body["url"] or None
+                    company.clients[0].webhook_url = url
                     company.clients[0].webhooks_enabled = True
         return {"knobs": asdict(hub.knobs), "stats": hub.stats()}
 
     @route("/webhooks/deliveries", ["GET"])
     async def deliveries(request: Request) -> Any:
-        return {"deliveries": [d.as_json() for d in hub.deliveries[-500:]]}
+        return {"deliveries": [d.as_json() for d in list(hub.deliveries)[-500:]]}
 
     @route("/evolve", ["POST"])
     async def evolve(request: Request) -> Any:
         body = await _body(request)
-        steps = body.get("steps", 1)
-        if not isinstance(steps, int) or not 1 <= steps <= 1000:
-            raise AdminError(400, "steps must be an integer from 1 to 1000")
+        steps = _whole(body, "steps", 1, 1, 1000)
         changes: list[str] = []
         for _ in range(steps):
             changes.extend(state.evolve())
@@ -405,8 +417,9 @@ def routes(state: SimState, hub: WebhookHub) -> list[Route]:
     async def advance(request: Request) -> Any:
         body = await _body(request)
         seconds = body.get("seconds")
-        if not isinstance(seconds, int | float) or seconds < 0:
-            raise AdminError(400, "seconds must be a non-negative number")
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not 0 <= seconds <= MAX_ADVANCE):
+            raise AdminError(400, f"seconds must be a number from 0 to {MAX_ADVANCE:.0f}")
         clock = state.clock
         if not isinstance(clock, SystemClock | ManualClock):
             raise AdminError(409, "this clock cannot be moved")

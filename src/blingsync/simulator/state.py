@@ -38,6 +38,8 @@ from blingsync.simulator.model import (
 )
 from blingsync.simulator.nfexml import build_nfeproc
 
+JWT_MIN, JWT_MAX = 1500, 3000
+
 
 @dataclass
 class AuthSettings:
@@ -296,9 +298,19 @@ class SimState:
                                "AlterarSituacao", "Lancar", "Estornar", "Enviar", "Gerar")
             ],
         }
-        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
-        signature = hmac.new(self._jwt_key, signing_input.encode(), hashlib.sha256).digest()
-        return f"{signing_input}.{b64(signature)}"
+
+        def sign(claims: dict[str, Any]) -> str:
+            body = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+            signature = hmac.new(self._jwt_key, body.encode(), hashlib.sha256).digest()
+            return f"{body}.{b64(signature)}"
+
+        # Bling's JWTs are 1,500-3,000 characters whatever the app's scopes: pad the claims to a
+        # length drawn in that range, so storage sized on a narrow app still fits a wide one.
+        target = JWT_MIN + secrets.randbelow(JWT_MAX - JWT_MIN - 200)
+        token = sign(claims)
+        chars = max(0, (target - len(token)) * 3 // 4)  # base64 makes 4 characters of 3
+        claims["ext"] = secrets.token_urlsafe(chars)[:chars]
+        return sign(claims)
 
     def resolve_bearer(self, token: str) -> tuple[Company, OAuthClient] | Literal["invalid", "expired"]:
         entry = self._tokens.get(token)

@@ -31,7 +31,14 @@ from blingsync.simulator.model import (
 from blingsync.simulator.state import SimState
 
 MAX_PAGE = 100
-ONE_YEAR = timedelta(days=366)
+
+
+def _one_year_after(moment: datetime) -> datetime:
+    """The same instant a calendar year later (29 Feb → 28 Feb)."""
+    try:
+        return moment.replace(year=moment.year + 1)
+    except ValueError:
+        return moment.replace(year=moment.year + 1, day=28)
 
 
 class QueryError(Exception):
@@ -103,7 +110,7 @@ def _period(
     end = _datetime(request, end_name, end=True)
     if start is not None and end is not None and end < start:
         raise QueryError(end_name, "A data final deve ser maior ou igual à data inicial.")
-    if start is not None and (end or now) - start > ONE_YEAR:
+    if start is not None and (end or now) > _one_year_after(start):
         raise QueryError(end_name, "O período informado não pode ser superior a 1 ano.")
     return start, end
 
@@ -243,9 +250,7 @@ def _list_orders(call: V3Call) -> Response:
     page, limit = _page(request)
     contact = _int(request, "idContato")
     situations = set(_ints(request, "idsSituacoes[]"))
-    first, last = _date(request, "dataInicial"), _date(request, "dataFinal")
-    if first and last and (last - first) > ONE_YEAR:
-        raise QueryError("dataFinal", "O período informado não pode ser superior a 1 ano.")
+    first, last = _period(request, "dataInicial", "dataFinal", call.state.now())
     changed_from, changed_to = _period(
         request, "dataAlteracaoInicial", "dataAlteracaoFinal", call.state.now()
     )
@@ -254,13 +259,18 @@ def _list_orders(call: V3Call) -> Response:
     store = _int(request, "idLoja")
     seller = _int(request, "idVendedor")
     store_numbers = set(request.query_params.getlist("numerosLojas[]"))
+    # The simulated orders belong to no cash register and to business unit 0.
+    cash_register = _int(request, "idControleCaixa")
+    business_unit = _int(request, "idUnidadeNegocio")
 
     def keep(o: SalesOrder) -> bool:
         return not (
             (contact is not None and o.contato.id != contact)
             or (situations and o.situacao_id not in situations)
-            or (first and o.data < first)
-            or (last and o.data > last)
+            or (first and o.data < first.date())
+            or (last and o.data > last.date())
+            or cash_register is not None
+            or (business_unit is not None and business_unit != 0)
             or (changed_from and o.altered_at < changed_from)
             or (changed_to and o.altered_at > changed_to)
             or (due_from and o.data_prevista < due_from)
@@ -352,10 +362,24 @@ def _module_situations(call: V3Call) -> Response:
 
 
 def _decimal(value: Any, element: str) -> Decimal:
+    """A JSON number (or numeric string) that is finite and not absurd: JSON has no NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise QueryError(element, f"O campo {element} deve ser numérico.")
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise QueryError(element, f"O campo {element} deve ser numérico.") from None
+    if not number.is_finite() or abs(number) >= Decimal("1e12"):
+        raise QueryError(element, f"O campo {element} deve ser um número válido.")
+    return number
+
+
+def _text(value: Any, element: str, max_length: int = 255) -> str:
+    if not isinstance(value, str):
+        raise QueryError(element, f"O campo {element} deve ser um texto.")
+    if len(value) > max_length:
+        raise QueryError(element, f"O campo {element} aceita no máximo {max_length} caracteres.")
+    return value
 
 
 def _ref_id(body: dict[str, Any], key: str) -> int | None:
@@ -375,12 +399,16 @@ def _apply_object_fields(obj: LogisticObject, body: dict[str, Any], now: datetim
         situacao = tracking.get("situacao", obj.tracking_situacao)
         if not isinstance(situacao, int) or not 0 <= situacao <= 9:
             raise QueryError("rastreamento.situacao", "A situação do rastreamento é inválida.")
-        obj.tracking_code = str(tracking.get("codigo", obj.tracking_code))
-        obj.tracking_description = str(tracking.get("descricao", obj.tracking_description))
+        texts = {
+            name: _text(tracking.get(name, current), f"rastreamento.{name}")
+            for name, current in (
+                ("codigo", obj.tracking_code), ("descricao", obj.tracking_description),
+                ("url", obj.tracking_url), ("origem", obj.origem), ("destino", obj.destino),
+            )
+        }
+        obj.tracking_code, obj.tracking_description = texts["codigo"], texts["descricao"]
+        obj.tracking_url, obj.origem, obj.destino = texts["url"], texts["origem"], texts["destino"]
         obj.tracking_situacao = situacao
-        obj.tracking_url = str(tracking.get("url", obj.tracking_url))
-        obj.origem = str(tracking.get("origem", obj.origem))
-        obj.destino = str(tracking.get("destino", obj.destino))
         obj.tracking_updated_at = now
     dims = body.get("dimensoes")
     if dims is not None:
@@ -390,15 +418,24 @@ def _apply_object_fields(obj: LogisticObject, body: dict[str, Any], now: datetim
             if name in dims:
                 setattr(obj, name, _decimal(dims[name], f"dimensoes.{name}"))
     if "dataSaida" in body:
-        obj.data_saida = str(body["dataSaida"])
+        raw = _text(body["dataSaida"], "dataSaida")
+        try:
+            obj.data_saida = date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise QueryError("dataSaida", f"A data {raw!r} é inválida. Use AAAA-MM-DD.") from None
     if "prazoEntregaPrevisto" in body:
-        obj.prazo_entrega_previsto = int(_decimal(body["prazoEntregaPrevisto"], "prazoEntregaPrevisto"))
+        days = body["prazoEntregaPrevisto"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
+            raise QueryError("prazoEntregaPrevisto", "O prazo deve ser um número de dias.")
+        obj.prazo_entrega_previsto = days
     for key, attr in (("fretePrevisto", "frete_previsto"), ("valorDeclarado", "valor_declarado")):
         if key in body:
             setattr(obj, attr, _decimal(body[key], key))
     for key, attr in (("avisoRecebimento", "aviso_recebimento"), ("maoPropria", "mao_propria")):
         if key in body:
-            setattr(obj, attr, bool(body[key]))
+            if not isinstance(body[key], bool):
+                raise QueryError(key, f"O campo {key} deve ser verdadeiro ou falso.")
+            setattr(obj, attr, body[key])
     if "embalagem" in body:
         obj.embalagem_id = _ref_id(body, "embalagem")
 

@@ -14,9 +14,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
+import math
 import random
 import uuid
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,6 +27,10 @@ import httpx
 
 from blingsync.simulator.model import Company, OAuthClient, Scope
 from blingsync.simulator.state import SimState
+
+log = logging.getLogger("blingsync.simulator.webhooks")
+
+HISTORY = 10_000  # deliveries kept for the admin API; pending ones are kept until done
 
 RESOURCE_SCOPES = {
     "invoice": Scope.NFE,
@@ -45,6 +52,38 @@ class WebhookKnobs:
     retry_base: float = 1.0
     retry_cap: float = 3600.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse knobs that would break delivery later, with a message naming the knob."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "seed":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError("seed must be an integer")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{f.name} must be a number")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{f.name} must be a finite number >= 0")
+            if f.name in ("drop", "duplicate", "reorder") and value > 1:
+                raise ValueError(f"{f.name} is a probability between 0 and 1")
+        if self.delay_max < self.delay_min:
+            raise ValueError("delay_max must not be below delay_min")
+        if self.timeout <= 0 or self.retry_base <= 0:
+            raise ValueError("timeout and retry_base must be above 0")
+
+
+def webhook_url(value: object) -> str | None:
+    """A webhook URL as an app's configuration holds it: http(s), or None for "no webhooks"."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"a webhook URL must be an http(s) URL, not {value!r}")
+    try:
+        httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"a webhook URL must be an http(s) URL: {exc}") from None
+    return value
 
 
 @dataclass
@@ -86,13 +125,15 @@ class WebhookHub:
     state: SimState
     knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
     transport: httpx.AsyncBaseTransport | None = None
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: deque[Delivery] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.knobs.seed)
         self._held: Delivery | None = None
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
+        self._pending: list[Delivery] = []
+        self._count = 0
         self.state.listeners.append(self.on_event)
 
     def configure(self, knobs: WebhookKnobs) -> None:
@@ -135,7 +176,7 @@ class WebhookHub:
         k = self.knobs
         delay = self._rng.uniform(k.delay_min, k.delay_max) if k.delay_max else 0.0
         delivery = Delivery(
-            id=len(self.deliveries) + 1, company_id=company.id, client=client, event=event,
+            id=self._new_id(), company_id=company.id, client=client, event=event,
             event_id=event_id, body=body, signature=sign(body, client.client_secret),
             created_at=now, next_at=now + delay,
         )
@@ -143,13 +184,15 @@ class WebhookHub:
         if self._rng.random() < k.drop:
             delivery.status = "dropped"
             return
+        self._pending.append(delivery)
         if self._rng.random() < k.duplicate:
             twin = Delivery(
-                id=len(self.deliveries) + 1, company_id=company.id, client=client, event=event,
+                id=self._new_id(), company_id=company.id, client=client, event=event,
                 event_id=event_id, body=body, signature=delivery.signature, created_at=now,
                 next_at=delivery.next_at + self._rng.uniform(0.0, 0.2),
             )
             self.deliveries.append(twin)
+            self._pending.append(twin)
         held, self._held = self._held, None
         if held is not None and held.status == "pending" and held.attempts == 0:
             # The held-back event goes out just after this one: out of order, as promised.
@@ -159,9 +202,14 @@ class WebhookHub:
             self._held = delivery
         self._wake.set()
 
+    def _new_id(self) -> int:
+        self._count += 1
+        return self._count
+
     def due(self, now: float) -> list[Delivery]:
-        pending = [d for d in self.deliveries if d.status == "pending" and d.next_at <= now]
-        return sorted(pending, key=lambda d: (d.next_at, d.id))
+        self._pending = [d for d in self._pending if d.status == "pending"]
+        return sorted((d for d in self._pending if d.next_at <= now),
+                      key=lambda d: (d.next_at, d.id))
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         url = delivery.client.webhook_url
@@ -210,7 +258,10 @@ class WebhookHub:
     async def run(self, poll: float = 0.05) -> None:
         """Deliver forever (the app's lifespan runs this in a task)."""
         while True:
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # one bad delivery must not stop every account's webhooks
+                log.exception("webhook delivery failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
