@@ -9,7 +9,25 @@ which the tests pin one by one.
 from __future__ import annotations
 
 import unicodedata
+from datetime import date, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
+from typing import Final
+
+BRASILIA: Final = timezone(timedelta(hours=-3), "BRT")
+"""Brasília time. Bling's datetimes are Brasília local time without an offset, and its daily
+quota resets at Brasília's midnight. Brazil has had no daylight saving time since 2019, so a
+fixed UTC-3 is exact (and needs no tz database)."""
+
+
+def brasilia_day(epoch: float) -> date:
+    """The Brasília calendar day of an instant: the day Bling counts a request in."""
+    return datetime.fromtimestamp(epoch, BRASILIA).date()
+
+
+def next_brasilia_midnight(epoch: float) -> datetime:
+    """When Bling's daily counter of the day containing `epoch` resets (aware, Brasília)."""
+    day = brasilia_day(epoch) + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=BRASILIA)
 
 
 class ApiGeneration(StrEnum):

@@ -1,0 +1,232 @@
+"""OAuth2 for API v3: the authorization-code exchange and the refresh-token rotation, done so
+that a brand's connection survives races and restarts.
+
+Bling rotates the refresh token on every refresh and the old one dies at once. Integrations die
+silently when two workers refresh the same account together (one of them gets `invalid_grant`
+and throws the connection away) or when a process crashes between receiving the new refresh
+token and saving it. Hence, per account:
+
+- refreshes are single-flight: a lock (in-process by default; the store provides one that spans
+  processes) lets one refresh run, and the others reuse its result;
+- under that lock the stored tokens are read again first: another process may have refreshed
+  already, and then no token call is made at all;
+- the new tokens are persisted through the `TokenStore` *before* they are returned for use;
+- every token call first asks the IP guard, so the 20-calls-per-minute IP block is never near;
+- `invalid_grant` means the brand must connect Bling again: `ReauthorizationNeeded`, no retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import httpx
+
+from blingsync.bling.errors import (
+    InvalidResponse,
+    ReauthorizationNeeded,
+    from_transport_error,
+    from_v3_response,
+)
+from blingsync.bling.secrets import Secret, redact
+
+REFRESH_MARGIN = 300.0
+"""Refresh this many seconds before the access token expires, so no call meets an expired one."""
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """What the store keeps for a v3 account. `expires_at` is epoch seconds."""
+
+    access_token: Secret
+    refresh_token: Secret
+    expires_at: float
+    scope: tuple[int, ...] = ()
+
+    def fresh(self, now: float, margin: float = REFRESH_MARGIN) -> bool:
+        return now < self.expires_at - margin
+
+
+class TokenStore(Protocol):
+    """Where an account's tokens live (the database, once the store exists)."""
+
+    async def load(self, account: str) -> StoredTokens | None: ...
+
+    async def save(self, account: str, tokens: StoredTokens) -> None: ...
+
+
+class RefreshLock(Protocol):
+    """Mutual exclusion of refreshes for one account. The in-process default is enough for one
+    process; the store supplies one that spans processes (e.g. a PostgreSQL advisory lock)."""
+
+    def hold(self, account: str) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class TokenCallBudget(Protocol):
+    """Paces calls to /oauth/token (Bling blocks the IP at 20 calls in 60 s)."""
+
+    async def acquire_token_call(self) -> None: ...
+
+
+@dataclass
+class LocalRefreshLock:
+    """One asyncio lock per account, for the processes that are alone on their accounts."""
+
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, account: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(account, asyncio.Lock())
+        async with lock:
+            yield
+
+
+@dataclass
+class MemoryTokenStore:
+    """Tokens in memory: for the demo, tests and one-off commands."""
+
+    tokens: dict[str, StoredTokens] = field(default_factory=dict)
+
+    async def load(self, account: str) -> StoredTokens | None:
+        return self.tokens.get(account)
+
+    async def save(self, account: str, tokens: StoredTokens) -> None:
+        self.tokens[account] = tokens
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """The app registered in Bling's developer portal."""
+
+    client_id: str
+    client_secret: Secret
+    base_url: str = "https://api.bling.com.br/Api/v3"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/oauth/token"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/oauth/authorize"
+
+
+class NoBudget:
+    """A budget that never waits (for tests that count token calls themselves)."""
+
+    async def acquire_token_call(self) -> None:
+        return None
+
+
+class TokenManager:
+    """Access tokens for one v3 account, refreshed single-flight and persisted before use."""
+
+    def __init__(
+        self,
+        account: str,
+        app: OAuthApp,
+        store: TokenStore,
+        http: httpx.AsyncClient,
+        *,
+        lock: RefreshLock | None = None,
+        budget: TokenCallBudget | None = None,
+        now: Callable[[], float] = time.time,
+        margin: float = REFRESH_MARGIN,
+    ) -> None:
+        self.account = account
+        self.app = app
+        self.store = store
+        self.http = http
+        self.lock: RefreshLock = lock or LocalRefreshLock()
+        self.budget: TokenCallBudget = budget or NoBudget()
+        self._now = now
+        self.margin = margin
+        self.token_calls = 0
+
+    def __repr__(self) -> str:
+        return f"TokenManager(account={self.account!r}, client_id={self.app.client_id!r})"
+
+    async def access_token(self) -> Secret:
+        """A usable access token, refreshing first when it is about to expire."""
+        tokens = await self.store.load(self.account)
+        if tokens is None:
+            raise ReauthorizationNeeded(account=self.account)
+        if tokens.fresh(self._now(), self.margin):
+            return tokens.access_token
+        return (await self.refresh(stale=tokens.access_token)).access_token
+
+    async def refresh(self, stale: Secret | None = None) -> StoredTokens:
+        """Refresh once for everyone: callers that saw `stale` (the token that failed or expired)
+        wait for the one refresh in flight and get its result."""
+        async with self.lock.hold(self.account):
+            current = await self.store.load(self.account)
+            if current is None:
+                raise ReauthorizationNeeded(account=self.account)
+            if (stale is None or current.access_token != stale) and current.fresh(
+                self._now(), self.margin
+            ):
+                return current  # someone else refreshed while we waited for the lock
+            form = {"grant_type": "refresh_token",
+                    "refresh_token": current.refresh_token.reveal()}
+            tokens = await self._token_call(form, previous=current)
+            await self.store.save(self.account, tokens)
+            return tokens
+
+    async def exchange_code(self, code: str) -> StoredTokens:
+        """Turn an authorization code (valid 60 s, single use) into tokens, stored."""
+        async with self.lock.hold(self.account):
+            tokens = await self._token_call({"grant_type": "authorization_code", "code": code})
+            await self.store.save(self.account, tokens)
+            return tokens
+
+    async def _token_call(
+        self, form: dict[str, str], previous: StoredTokens | None = None
+    ) -> StoredTokens:
+        await self.budget.acquire_token_call()
+        self.token_calls += 1
+        try:
+            response = await self.http.post(
+                self.app.token_url,
+                data=form,
+                auth=(self.app.client_id, self.app.client_secret.reveal()),
+                headers={"accept": "1.0", "enable-jwt": "1"},
+            )
+        except httpx.HTTPError as exc:
+            raise from_transport_error(exc, account=self.account) from None
+        if response.status_code != 200:
+            raise from_v3_response(
+                response.status_code, response.content, response.headers,
+                resource="oauth", account=self.account,
+            )
+        return self._parse(response, previous)
+
+    def _parse(self, response: httpx.Response, previous: StoredTokens | None) -> StoredTokens:
+        try:
+            body = response.json()
+            access = str(body["access_token"])
+            lifetime = float(body.get("expires_in", body.get("token_validate")))
+            refresh = body.get("refresh_token")
+            scope = tuple(int(s) for s in str(body.get("scope", "")).split())
+        except (ValueError, KeyError, TypeError):
+            raise InvalidResponse(
+                account=self.account, excerpt=redact(response.text)[:200],
+                detail="the token endpoint answered without a usable access token",
+            ) from None
+        if not refresh:
+            # Some Bling answers omit a new refresh token: the old one stays valid then.
+            if previous is None:
+                raise InvalidResponse(account=self.account,
+                                      detail="the token endpoint sent no refresh token")
+            refresh_secret = previous.refresh_token
+        else:
+            refresh_secret = Secret(str(refresh))
+        return StoredTokens(Secret(access), refresh_secret, self._now() + lifetime, scope)
+
+
+def with_expiry(tokens: StoredTokens, expires_at: float) -> StoredTokens:
+    """A copy with another expiry (tests and the admin 'force refresh' use it)."""
+    return replace(tokens, expires_at=expires_at)
