@@ -1,0 +1,167 @@
+"""The v3 client at Bling's own speed limit, against the simulator with Bling's real limits.
+
+Part 1, one account: list every Emitida DANFE NF-e and fetch each note's XML (and, with
+`--detail`, its JSON detail too) for `--notes` notes. Prints the requests made per note, the 429s
+(must be 0), and the efficiency ratio: elapsed time ÷ the minimum that 3 requests/s allows for
+the calls made (bar: ≤ 1.05).
+
+Part 2, `--accounts` accounts in parallel, `--parallel-notes` notes each: every account must keep
+its own 3 requests/s (ratio per account) with no 429.
+
+    .venv/bin/python bench/client_throughput.py                       # 1,000 notes: ~6 min
+    .venv/bin/python bench/client_throughput.py --notes 120 --parallel-notes 45   # ~1 min
+    .venv/bin/python bench/client_throughput.py --faults '5xx=0.1,timeout=0.05,hang=2s,429=0.02'
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
+from blingsync.bling.limits import LimiterRegistry, minimum_duration
+from blingsync.bling.retry import RetryPolicy
+from blingsync.bling.secrets import Secret
+from blingsync.bling.transport import V3Transport
+from blingsync.bling.v3 import V3Client
+from blingsync.domain import BRASILIA, InvoiceStatus
+
+ANCHOR = datetime(2026, 11, 20, tzinfo=BRASILIA)
+
+
+@dataclass
+class Result:
+    account: str
+    notes: int
+    requests: int
+    rate_limited: int
+    retries: int
+    elapsed: float
+    duplicates: int
+
+    @property
+    def minimum(self) -> float:
+        return minimum_duration(self.requests)
+
+    @property
+    def ratio(self) -> float:
+        return self.elapsed / self.minimum if self.minimum else float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def run_account(base: str, account: dict[str, Any], registry: LimiterRegistry,
+                      notes_wanted: int, detail: bool, http_timeout: httpx.Timeout,
+                      faults: str = "") -> Result:
+    creds = account["clients"][0]
+    key = str(account["id"])
+    http = httpx.AsyncClient(base_url=f"{base}/Api/v3", timeout=http_timeout)
+    app = OAuthApp(creds["client_id"], Secret(creds["client_secret"]), f"{base}/Api/v3")
+    tokens = TokenManager(key, app, MemoryTokenStore(), http, budget=registry.ip_guard)
+    await tokens.exchange_code(creds["authorization_code"])
+    if faults:  # after connecting: a token exchange is not retried (a code is single-use)
+        (await http.put(f"{base}/_sim/faults", json={"spec": faults})).raise_for_status()
+    transport = V3Transport(key, http, tokens, registry.for_account(key), registry.ip_guard,
+                            policy=RetryPolicy(max_attempts=8))
+    client = V3Client(transport)
+    started = time.monotonic()
+    seen: list[int] = []
+    chaves: list[str] = []
+    async for note in client.iter_notes(InvoiceStatus.DANFE_PRINTED,
+                                        issued_from=ANCHOR - timedelta(days=200),
+                                        issued_to=ANCHOR + timedelta(days=1)):
+        seen.append(note.bling_id)
+        chaves.append(note.chave or "")
+        if len(seen) >= notes_wanted:
+            break
+    for bling_id, chave in zip(seen, chaves, strict=True):
+        if detail:
+            await client.get_note(bling_id)
+        await client.get_note_xml(chave)
+    elapsed = time.monotonic() - started
+    await http.aclose()
+    stats = transport.stats
+    return Result(account["fantasia"], len(seen), stats.requests, stats.rate_limited,
+                  stats.retries, elapsed, len(seen) - len(set(seen)))
+
+
+def _report(title: str, results: list[Result]) -> None:
+    print(title)
+    print(f"  {'account':24} {'notes':>6} {'requests':>9} {'req/note':>9} {'429s':>5} "
+          f"{'retries':>8} {'elapsed s':>10} {'minimum s':>10} {'ratio':>7}")
+    for r in results:
+        print(f"  {r.account[:24]:24} {r.notes:6d} {r.requests:9d} "
+              f"{r.requests / max(r.notes, 1):9.3f} {r.rate_limited:5d} {r.retries:8d} "
+              f"{r.elapsed:10.1f} {r.minimum:10.1f} {r.ratio:7.3f}")
+
+
+async def measure(base: str, args: argparse.Namespace) -> None:
+    timeout = httpx.Timeout(connect=5, read=args.read_timeout, write=30, pool=5)
+    async with httpx.AsyncClient(base_url=base) as http:
+        accounts = (await http.get("/_sim/accounts")).json()["accounts"]
+    first = await run_account(base, accounts[0], LimiterRegistry(), args.notes, args.detail,
+                              timeout, args.faults)
+    _report(f"one account, {args.notes} Emitida DANFE notes, "
+            f"{'detail + XML' if args.detail else 'XML'} per note"
+            f"{', faults ' + args.faults if args.faults else ''}:", [first])
+    if args.accounts > 1:
+        registry = LimiterRegistry()  # one process: one IP guard, a limiter per account
+        started = time.monotonic()
+        results = await asyncio.gather(*(
+            run_account(base, a, registry, args.parallel_notes, args.detail, timeout)
+            for a in accounts[1 : args.accounts + 1]
+        ))
+        _report(f"{len(results)} accounts in parallel ({time.monotonic() - started:.1f} s "
+                "wall clock), each paced on its own 3 req/s:", list(results))
+    print("ratio = elapsed ÷ the minimum that 3 requests/s allows for the calls made "
+          "((requests − 1) // 3 seconds); bar: ≤ 1.05 with 0 × 429.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notes", type=int, default=1000)
+    parser.add_argument("--accounts", type=int, default=10, help="parallel accounts in part 2")
+    parser.add_argument("--parallel-notes", type=int, default=60)
+    parser.add_argument("--detail", action="store_true", help="also GET /nfe/{id} per note")
+    parser.add_argument("--faults", default="", help="simulator fault spec for part 1")
+    parser.add_argument("--read-timeout", type=float, default=1.0)
+    args = parser.parse_args()
+    invoices = max(2 * args.notes + 200, 2 * args.parallel_notes + 200)
+    port = _free_port()
+    exe = Path(sys.executable).parent / "blingsync"
+    proc = subprocess.Popen(
+        [str(exe), "simulator", "--port", str(port), "--seed", "1",
+         "--accounts", str(args.accounts + 1), "--invoices", str(invoices),
+         "--anchor", ANCHOR.date().isoformat()],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1000):
+            try:
+                if httpx.get(base + "/", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        asyncio.run(measure(base, args))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
