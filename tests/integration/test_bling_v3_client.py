@@ -124,3 +124,17 @@ def test_periods_are_contiguous_and_at_most_a_year() -> None:
     assert len(cut) == 3
     with pytest.raises(ValueError, match="ends before"):
         periods(end, start)
+
+
+async def test_check_permissions_names_the_missing_scope() -> None:
+    from blingsync.simulator.model import Scope
+
+    sim = make_sim(accounts=1, invoices=30)
+    client, bling = await _client(sim)
+    assert all(check.granted for check in await client.check_permissions())
+    company = bling.company()
+    company.clients[0].scopes = frozenset(set(Scope) - {Scope.NFCE, Scope.LOGISTICAS})
+    checks = {c.resource: c for c in await client.check_permissions()}
+    assert {r for r, c in checks.items() if not c.granted} == {"nfce", "logisticas"}
+    assert checks["nfce"].label == "Notas Fiscais de Consumidor"
+    assert checks["nfe"].granted and checks["empresas"].granted

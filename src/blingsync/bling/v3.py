@@ -4,10 +4,11 @@ period of at most a year), a note's detail and XML, and the company's basic data
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from blingsync.bling.errors import InvalidResponse
+from blingsync.bling.errors import V3_SCOPE_LABELS, InvalidResponse, NotFound, PermissionMissing
 from blingsync.bling.models import (
     CompanyInfo,
     NoteDetail,
@@ -27,6 +28,26 @@ from blingsync.domain import BRASILIA, InvoiceStatus, v3_code
 
 PAGE_SIZE = 100
 T = TypeVar("T")
+
+PERMISSION_PROBES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    # resource, the cheapest call that needs it, its parameters. A 404 on the logistics probe
+    # (no object 0) proves access as well as a 200 would: only a 403 means "missing".
+    ("nfe", "/nfe", {"limite": 1}),
+    ("nfce", "/nfce", {"limite": 1}),
+    ("pedidos_vendas", "/pedidos/vendas", {"limite": 1}),
+    ("situacoes", "/situacoes/modulos", {}),
+    ("logisticas", "/logisticas/objetos/0", {}),
+    ("empresas", "/empresas/me/dados-basicos", {}),
+)
+
+
+@dataclass(frozen=True)
+class PermissionCheck:
+    """One resource the importer needs: granted or not, named as the user sees it in Bling."""
+
+    resource: str
+    label: str
+    granted: bool
 
 
 def periods(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -133,3 +154,19 @@ class V3Client:
             "GET", "/empresas/me/dados-basicos", resource="empresas")
         return self._parse("GET /empresas/me/dados-basicos",
                            lambda b: parse_v3_object(b, company_from_v3), body)
+
+    async def check_permissions(self) -> list[PermissionCheck]:
+        """Probe every resource the importer needs with its cheapest call (six requests, paced
+        like any other). Other errors (credentials, Bling down) are raised, not reported as a
+        missing permission."""
+        out: list[PermissionCheck] = []
+        for resource, path, params in PERMISSION_PROBES:
+            granted = True
+            try:
+                await self.transport.request_json("GET", path, resource=resource, params=params)
+            except NotFound:
+                pass
+            except PermissionMissing:
+                granted = False
+            out.append(PermissionCheck(resource, V3_SCOPE_LABELS[resource], granted))
+        return out
