@@ -72,7 +72,9 @@ async def run_account(base: str, account: dict[str, Any], registry: LimiterRegis
     http = httpx.AsyncClient(base_url=f"{base}/Api/v3", timeout=http_timeout)
     app = OAuthApp(creds["client_id"], Secret(creds["client_secret"]), f"{base}/Api/v3")
     tokens = TokenManager(key, app, MemoryTokenStore(), http, budget=registry.ip_guard)
-    await tokens.exchange_code(creds["authorization_code"])
+    # A fresh code (they live 60 s), as the brand's browser would bring back from Bling.
+    code = (await http.post(f"{base}/_sim/accounts/{account['id']}/code")).json()["code"]
+    await tokens.exchange_code(code)
     if faults:  # after connecting: a token exchange is not retried (a code is single-use)
         (await http.put(f"{base}/_sim/faults", json={"spec": faults})).raise_for_status()
     transport = V3Transport(key, http, tokens, registry.for_account(key), registry.ip_guard,
@@ -102,10 +104,11 @@ async def run_account(base: str, account: dict[str, Any], registry: LimiterRegis
 def _report(title: str, results: list[Result]) -> None:
     print(title)
     print(f"  {'account':24} {'notes':>6} {'requests':>9} {'req/note':>9} {'429s':>5} "
-          f"{'retries':>8} {'elapsed s':>10} {'minimum s':>10} {'ratio':>7}")
+          f"{'retries':>8} {'dupes':>6} {'elapsed s':>10} {'minimum s':>10} {'ratio':>7}")
     for r in results:
         print(f"  {r.account[:24]:24} {r.notes:6d} {r.requests:9d} "
               f"{r.requests / max(r.notes, 1):9.3f} {r.rate_limited:5d} {r.retries:8d} "
+              f"{r.duplicates:6d} "
               f"{r.elapsed:10.1f} {r.minimum:10.1f} {r.ratio:7.3f}")
 
 
@@ -140,7 +143,8 @@ def main() -> None:
     parser.add_argument("--faults", default="", help="simulator fault spec for part 1")
     parser.add_argument("--read-timeout", type=float, default=1.0)
     args = parser.parse_args()
-    invoices = max(2 * args.notes + 200, 2 * args.parallel_notes + 200)
+    # about 45% of the generated notes are Emitida DANFE saída NF-e
+    invoices = max(int(2.4 * args.notes) + 200, 3 * args.parallel_notes + 200)
     port = _free_port()
     exe = Path(sys.executable).parent / "blingsync"
     proc = subprocess.Popen(
