@@ -9,12 +9,11 @@ This is the one production module allowed to import the simulator: the demo runs
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,8 +22,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-EMITIDA_DANFE = 6  # v3 /nfe situacao
-MIN_INTERVAL = 1 / 3 + 0.01  # Bling allows 3 requests/s per account
+from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
+from blingsync.bling.limits import LimiterRegistry
+from blingsync.bling.models import NoteSummary
+from blingsync.bling.retry import DEFAULT_TIMEOUT
+from blingsync.bling.secrets import Secret
+from blingsync.bling.transport import V3Transport
+from blingsync.bling.v3 import V3Client
+from blingsync.domain import BRASILIA as BRT
+from blingsync.domain import InvoiceStatus
 
 
 class DemoError(Exception):
@@ -34,62 +40,35 @@ class DemoError(Exception):
 @dataclass
 class Connection:
     brand: str
-    client_id: str
-    access_token: str
-    last_call: float = 0.0
+    client: V3Client
+    tokens: TokenManager
 
 
-async def _paced_get(
-    http: httpx.AsyncClient, conn: Connection, path: str, params: dict[str, Any]
-) -> Any:
-    wait = conn.last_call + MIN_INTERVAL - time.monotonic()
-    if wait > 0:
-        await asyncio.sleep(wait)
-    conn.last_call = time.monotonic()
-    response = await http.get(
-        path, params=params, headers={"authorization": f"Bearer {conn.access_token}"}
-    )
-    if response.status_code != 200:
-        raise DemoError(f"{path} answered {response.status_code}: {response.text[:200]}")
-    return response.json()
-
-
-async def connect(http: httpx.AsyncClient, brand: str, client: dict[str, Any]) -> Connection:
-    """The OAuth2 authorization-code flow, as a brand's browser and our server would do it."""
-    state = f"demo-{client['client_id'][:8]}"
+async def connect(
+    http: httpx.AsyncClient, api: httpx.AsyncClient, registry: LimiterRegistry,
+    brand: str, creds: dict[str, Any],
+) -> Connection:
+    """The OAuth2 authorization-code flow: the brand's browser approves the app (the
+    simulator approves at once), then our server exchanges the code through the client."""
+    state = f"demo-{creds['client_id'][:8]}"
     authorize = await http.get("/Api/v3/oauth/authorize", params={
-        "response_type": "code", "client_id": client["client_id"], "state": state,
+        "response_type": "code", "client_id": creds["client_id"], "state": state,
     })
     if authorize.status_code != 302:
         raise DemoError(f"{brand}: authorisation failed ({authorize.status_code})")
     query = parse_qs(urlsplit(authorize.headers["location"]).query)
     if query.get("state") != [state] or "code" not in query:
         raise DemoError(f"{brand}: authorisation was refused: {query.get('error', ['?'])[0]}")
-    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    token = await http.post(
-        "/Api/v3/oauth/token",
-        data={"grant_type": "authorization_code", "code": query["code"][0]},
-        headers={"authorization": f"Basic {basic}", "enable-jwt": "1", "accept": "1.0"},
-    )
-    if token.status_code != 200:
-        raise DemoError(f"{brand}: token exchange failed: {token.text[:200]}")
-    return Connection(brand, client["client_id"], token.json()["access_token"])
+    app = OAuthApp(creds["client_id"], Secret(creds["client_secret"]), str(api.base_url))
+    tokens = TokenManager(brand, app, MemoryTokenStore(), api, budget=registry.ip_guard)
+    await tokens.exchange_code(query["code"][0])
+    transport = V3Transport(brand, api, tokens, registry.for_account(brand), registry.ip_guard)
+    return Connection(brand, V3Client(transport), tokens)
 
 
-async def danfe_notes(
-    http: httpx.AsyncClient, conn: Connection, since: datetime | None = None
-) -> AsyncIterator[dict[str, Any]]:
-    params: dict[str, Any] = {"situacao": EMITIDA_DANFE, "tipo": "1", "limite": 100}
-    if since is not None:
-        params["dataEmissaoInicial"] = since.strftime("%Y-%m-%d %H:%M:%S")
-    page = 1
-    while True:
-        body = await _paced_get(http, conn, "/Api/v3/nfe", {**params, "pagina": page})
-        if not body["data"]:
-            return
-        for note in body["data"]:
-            yield note
-        page += 1
+def danfe_notes(conn: Connection, since: datetime, until: datetime) -> AsyncIterator[NoteSummary]:
+    return conn.client.iter_notes(InvoiceStatus.DANFE_PRINTED, issued_from=since,
+                                  issued_to=until)
 
 
 @contextlib.asynccontextmanager
@@ -117,40 +96,38 @@ async def run(
     *, host: str, port: int, seed: int, invoices: int, once: bool, console: Console
 ) -> None:
     from blingsync.simulator.app import build
-    from blingsync.simulator.model import BRT
 
     anchor = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
     sim = build(seed=seed, accounts=3, invoices=invoices, anchor=anchor,
                 evolve_every=None if once else 2.0)
     async with serving(sim.app, host, port) as base, httpx.AsyncClient(
-        base_url=base, timeout=10.0
-    ) as http:
+        base_url=base, timeout=DEFAULT_TIMEOUT
+    ) as http, httpx.AsyncClient(base_url=f"{base}/Api/v3", timeout=DEFAULT_TIMEOUT) as api:
         console.print(f"[bold]Bling simulator[/] running at [cyan]{base}[/] "
                       f"(v3 {base}/Api/v3, v2 {base}/Api/v2, admin {base}/_sim/accounts)")
         accounts = (await http.get("/_sim/accounts")).json()["accounts"]
+        registry = LimiterRegistry()
         connections = []
         for account in accounts:
-            conn = await connect(http, account["fantasia"], account["clients"][0])
+            conn = await connect(http, api, registry, account["fantasia"], account["clients"][0])
             connections.append(conn)
+            token = await conn.tokens.access_token()
             console.print(f"  connected [bold]{conn.brand}[/] through OAuth2 (JWT access token, "
-                          f"{len(conn.access_token)} characters)")
+                          f"{len(token.reveal())} characters)")
         seen: set[int] = set()
         table = Table(title="NF-e in Emitida DANFE (ready to ship)")
         for col in ("brand", "número", "emissão", "destinatário", "UF", "chave"):
             table.add_column(col)
         started = time.monotonic()
+        history = anchor - timedelta(days=364)  # the generated history is 90 days long
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("paging /nfe?situacao=6", total=None)
             for conn in connections:
-                async for note in danfe_notes(http, conn):
-                    seen.add(note["id"])
+                async for note in danfe_notes(conn, history, datetime.now(BRT)):
+                    seen.add(note.bling_id)
                     progress.advance(task)
                     if len(table.rows) < 15:
-                        table.add_row(
-                            conn.brand, note["numero"], note["dataEmissao"],
-                            note["contato"]["nome"], note["contato"]["endereco"]["uf"],
-                            note["chaveAcesso"],
-                        )
+                        table.add_row(*_row(conn.brand, note))
         console.print(table)
         elapsed = time.monotonic() - started
         console.print(f"[green]{len(seen)} notes in Emitida DANFE[/] across {len(connections)} "
@@ -159,12 +136,21 @@ async def run(
             return
         console.print("The brands keep selling: new notes print below as their DANFE is "
                       "emitted. Ctrl-C to stop.")
-        since = anchor
         while True:
             await asyncio.sleep(5)
             for conn in connections:
-                async for note in danfe_notes(http, conn, since=since):
-                    if note["id"] not in seen:
-                        seen.add(note["id"])
-                        console.print(f"  [green]new[/] {conn.brand} NF-e {note['numero']} "
-                                      f"for {note['contato']['nome']} ({note['chaveAcesso']})")
+                async for note in danfe_notes(conn, anchor, datetime.now(BRT)):
+                    if note.bling_id not in seen:
+                        seen.add(note.bling_id)
+                        brand, numero, _, name, _, chave = _row(conn.brand, note)
+                        console.print(f"  [green]new[/] {brand} NF-e {numero} for {name} ({chave})")
+
+
+def _row(brand: str, note: NoteSummary) -> tuple[str, str, str, str, str, str]:
+    recipient = note.recipient
+    address = recipient.address if recipient else None
+    return (
+        brand, f"{note.numero:06d}", note.issued_at.strftime("%Y-%m-%d %H:%M:%S"),
+        (recipient.name if recipient else None) or "", (address.uf if address else None) or "",
+        note.chave or "",
+    )
