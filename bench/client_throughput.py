@@ -29,11 +29,11 @@ from typing import Any
 import httpx
 
 from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
+from blingsync.bling.client import connect_v3
 from blingsync.bling.limits import LimiterRegistry, minimum_duration
+from blingsync.bling.models import NoteSummary
 from blingsync.bling.retry import RetryPolicy
 from blingsync.bling.secrets import Secret
-from blingsync.bling.transport import V3Transport
-from blingsync.bling.v3 import V3Client
 from blingsync.domain import BRASILIA, InvoiceStatus
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=BRASILIA)
@@ -77,26 +77,24 @@ async def run_account(base: str, account: dict[str, Any], registry: LimiterRegis
     await tokens.exchange_code(code)
     if faults:  # after connecting: a token exchange is not retried (a code is single-use)
         (await http.put(f"{base}/_sim/faults", json={"spec": faults})).raise_for_status()
-    transport = V3Transport(key, http, tokens, registry.for_account(key), registry.ip_guard,
-                            policy=RetryPolicy(max_attempts=8))
-    client = V3Client(transport)
+    client = connect_v3(key, tokens, http, registry, policy=RetryPolicy(max_attempts=8))
     started = time.monotonic()
     seen: list[int] = []
-    chaves: list[str] = []
+    listed: list[NoteSummary] = []
     async for note in client.iter_notes(InvoiceStatus.DANFE_PRINTED,
                                         issued_from=ANCHOR - timedelta(days=200),
                                         issued_to=ANCHOR + timedelta(days=1)):
         seen.append(note.bling_id)
-        chaves.append(note.chave or "")
+        listed.append(note)
         if len(seen) >= notes_wanted:
             break
-    for bling_id, chave in zip(seen, chaves, strict=True):
+    for note in listed:
         if detail:
-            await client.get_note(bling_id)
-        await client.get_note_xml(chave)
+            await client.get_note(note.ref)
+        await client.get_note_xml(note)
     elapsed = time.monotonic() - started
     await http.aclose()
-    stats = transport.stats
+    stats = client.stats
     return Result(account["fantasia"], len(seen), stats.requests, stats.rate_limited,
                   stats.retries, elapsed, len(seen) - len(set(seen)))
 

@@ -23,12 +23,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
+from blingsync.bling.client import BlingClient, connect_v3
 from blingsync.bling.limits import LimiterRegistry
 from blingsync.bling.models import NoteSummary
 from blingsync.bling.retry import DEFAULT_TIMEOUT
 from blingsync.bling.secrets import Secret
-from blingsync.bling.transport import V3Transport
-from blingsync.bling.v3 import V3Client
 from blingsync.domain import BRASILIA as BRT
 from blingsync.domain import InvoiceStatus
 
@@ -40,7 +39,7 @@ class DemoError(Exception):
 @dataclass
 class Connection:
     brand: str
-    client: V3Client
+    client: BlingClient
     tokens: TokenManager
 
 
@@ -62,8 +61,7 @@ async def connect(
     app = OAuthApp(creds["client_id"], Secret(creds["client_secret"]), str(api.base_url))
     tokens = TokenManager(brand, app, MemoryTokenStore(), api, budget=registry.ip_guard)
     await tokens.exchange_code(query["code"][0])
-    transport = V3Transport(brand, api, tokens, registry.for_account(brand), registry.ip_guard)
-    return Connection(brand, V3Client(transport), tokens)
+    return Connection(brand, connect_v3(brand, tokens, api, registry), tokens)
 
 
 def danfe_notes(conn: Connection, since: datetime, until: datetime) -> AsyncIterator[NoteSummary]:

@@ -29,6 +29,7 @@ from blingsync.bling.errors import (
     FieldError,
     InvalidRequest,
     InvalidResponse,
+    NeedsApiV3,
     NotFound,
     PermissionMissing,
     RateLimited,
@@ -633,6 +634,7 @@ def all_error_classes() -> list[type[BlingError]]:
 
 EXTRA: dict[type[BlingError], dict[str, Any]] = {
     RateLimited: {"period": "second"},
+    NeedsApiV3: {"feature": "Sending tracking codes to Bling"},
 }
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "FieldError",
     "InvalidRequest",
     "InvalidResponse",
+    "NeedsApiV3",
     "NotFound",
     "PermissionMissing",
     "RateLimited",
@@ -499,6 +500,33 @@ class ApiDiscontinued(BlingError):
             "Bling has switched off API v2, which connections made with an API key use. Connect "
             "this account again through Bling's login (the “Connect with Bling” option) instead "
             "of an API key."
+        )
+
+
+class NeedsApiV3(BlingError):
+    """What was asked exists only in API v3, and the account is connected with a v2 API key:
+    logistics objects (tracking write-back) and the company's basic data. Raised by the client
+    without a request.
+
+    Not retriable. The user must connect the account through Bling's login (OAuth, API v3) to
+    use the feature; imports keep working with the key meanwhile.
+    """
+
+    code = "needs_oauth"
+
+    def __init__(self, *, feature: str, **kwargs: Unpack[ErrorContext]) -> None:
+        self.feature = feature
+        kwargs.setdefault("api", ApiGeneration.V2)
+        super().__init__(**kwargs)
+
+    def _details(self) -> dict[str, object]:
+        return {"feature": self.feature}
+
+    def _default_user_message(self) -> str:
+        return (
+            f"{self.feature} needs Bling's API v3, and this account is connected with an API key "
+            "(API v2). Connect it again through Bling's login (the “Connect with Bling” option) "
+            "to use it; importing orders keeps working with the key meanwhile."
         )
 
 

@@ -74,16 +74,19 @@ __all__ = [
     "NoteDocument",
     "NoteItem",
     "NoteKind",
+    "NoteRef",
     "NoteSummary",
     "NoteTransport",
     "NoteType",
     "OrderContact",
     "OrderItem",
     "OrderNote",
+    "OrderRef",
     "OrderSituation",
     "OrderSituationRef",
     "OrderTransport",
     "Party",
+    "PermissionCheck",
     "SalesOrderDetail",
     "SalesOrderSummary",
     "ShapeError",
@@ -1131,6 +1134,24 @@ class NoteItem(_Unified):
     net_weight: Decimal | None = None
 
 
+class NoteRef(_Unified):
+    """How to address one note again. v3 finds it by `bling_id`; v2 only by número and série
+    (and checks the id of what it finds). `chave` reaches its XML through `/nfe/documento`."""
+
+    kind: NoteKind = NoteKind.NFE
+    bling_id: int | None = None
+    numero: int | None = None
+    serie: int | None = None
+    chave: str | None = None
+
+
+class OrderRef(_Unified):
+    """How to address one sales order again: v3 by `bling_id`, v2 by `numero`."""
+
+    bling_id: int | None = None
+    numero: int | None = None
+
+
 class NoteSummary(_Unified):
     """What both generations say about a note in a list: enough to decide whether to import
     it. Equal for the same note read through v2 and v3, except `generation`."""
@@ -1150,6 +1171,11 @@ class NoteSummary(_Unified):
     @property
     def modelo(self) -> int:
         return self.kind.modelo
+
+    @property
+    def ref(self) -> NoteRef:
+        return NoteRef(kind=self.kind, bling_id=self.bling_id, numero=self.numero,
+                       serie=self.serie, chave=self.chave)
 
 
 class NoteDetail(_Unified):
@@ -1208,6 +1234,10 @@ class SalesOrderSummary(_Unified):
     contact: OrderContact
     situacao: OrderSituationRef
     store_id: int | None
+
+    @property
+    def ref(self) -> OrderRef:
+        return OrderRef(bling_id=self.bling_id, numero=self.numero)
 
 
 class OrderItem(_Unified):
@@ -1345,6 +1375,15 @@ class SituationModule(_Unified):
     nome: str
     descricao: str | None
     criar_situacoes: bool | None
+
+
+class PermissionCheck(_Unified):
+    """One resource the importer needs: granted or not, named as the user sees it in Bling
+    (v3: the app scope; v2: the checkbox under Permissões › Vendas of the API user)."""
+
+    resource: str
+    label: str
+    granted: bool
 
 
 class TokenSet(BaseModel):

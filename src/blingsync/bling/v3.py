@@ -1,33 +1,50 @@
-"""API v3 reads the importer needs: notes by situation and emission window (every page, every
-period of at most a year), a note's detail and XML, and the company's basic data."""
+"""API v3 for one account: notes by situation and emission window (every page, every period of
+at most a year), a note's detail and XML (the detail's signed link, else `/nfe/documento`),
+sales orders, their situations, logistics objects and the company's basic data."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
 
+from blingsync.bling.base import PAGE_SIZE, AccountClient, periods
 from blingsync.bling.errors import V3_SCOPE_LABELS, InvalidResponse, NotFound, PermissionMissing
 from blingsync.bling.models import (
     CompanyInfo,
+    LogisticsObject,
     NoteDetail,
     NoteKind,
+    NoteRef,
     NoteSummary,
     NoteType,
-    ShapeError,
+    OrderRef,
+    OrderSituation,
+    PermissionCheck,
+    SalesOrderDetail,
+    SalesOrderSummary,
     company_from_v3,
+    logistics_object_from_v3,
     note_detail_from_v3,
     note_document_from_v3,
     note_summary_from_v3,
+    order_detail_from_v3,
+    order_from_v3_list,
+    order_situation_from_v3,
     parse_v3_list,
     parse_v3_object,
+    situation_module_from_v3,
 )
-from blingsync.bling.transport import V3Transport
+from blingsync.bling.writes import (
+    TrackingChange,
+    logistics_create_body,
+    logistics_update_body,
+    v3_datetime,
+)
 from blingsync.domain import BRASILIA, InvoiceStatus, v3_code
 
-PAGE_SIZE = 100
-T = TypeVar("T")
+__all__ = ["PAGE_SIZE", "PERMISSION_PROBES", "V3Client", "periods"]
 
 PERMISSION_PROBES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     # resource, the cheapest call that needs it, its parameters. A 404 on the logistics probe
@@ -40,53 +57,42 @@ PERMISSION_PROBES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("empresas", "/empresas/me/dados-basicos", {}),
 )
 
-
-@dataclass(frozen=True)
-class PermissionCheck:
-    """One resource the importer needs: granted or not, named as the user sees it in Bling."""
-
-    resource: str
-    label: str
-    granted: bool
+SALES_MODULE_NAME = "vendas"
+"""The module whose situations are the sales orders' (`GET /situacoes/modulos`, by name: its id
+differs per account)."""
 
 
-def periods(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """`[start, end]` cut into consecutive periods Bling accepts (at most one year each, as
-    `dataEmissaoInicial/Final` with a longer span are refused with 400)."""
-    if end < start:
-        raise ValueError("the emission window ends before it starts")
-    out: list[tuple[datetime, datetime]] = []
-    cursor = start
-    while True:
-        try:
-            limit = cursor.replace(year=cursor.year + 1)
-        except ValueError:  # 29 February
-            limit = cursor.replace(year=cursor.year + 1, day=28)
-        stop = min(end, limit - timedelta(seconds=1))
-        out.append((cursor, stop))
-        if stop >= end:
-            return out
-        cursor = stop + timedelta(seconds=1)
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().strip().lower()
 
 
-def _bling_datetime(moment: datetime) -> str:
-    return moment.astimezone(BRASILIA).strftime("%Y-%m-%d %H:%M:%S")
+def _kind_of(note: NoteRef | NoteSummary | NoteDetail) -> NoteKind:
+    summary = note.summary if isinstance(note, NoteDetail) else note
+    return summary.kind
 
 
-class V3Client:
+class V3Client(AccountClient):
     """The v3 calls of one account, through its transport (pacing, retries, auth)."""
 
-    def __init__(self, transport: V3Transport) -> None:
-        self.transport = transport
+    _sales_module_id: int | None = None
 
-    def __repr__(self) -> str:
-        return f"V3Client(account={self.transport.account!r})"
-
-    def _parse(self, what: str, parse: Callable[[Any], T], body: Any) -> T:
-        try:
-            return parse(body)
-        except ShapeError as exc:
-            raise InvalidResponse(account=self.transport.account, detail=f"{what}: {exc}") from None
+    async def _pages(self, path: str, resource: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+        """Each page's body until the empty one (a short page is not the end: `limite` is
+        capped by Bling and may shrink)."""
+        page = 1
+        previous: Any = None
+        while True:
+            body = await self.transport.request_json(
+                "GET", path, resource=resource, params={**params, "pagina": page})
+            if isinstance(body, dict) and body.get("data") == []:
+                return
+            if body == previous:
+                raise InvalidResponse(account=self.account, api=self.generation,
+                                      detail=f"GET {path} answered page {page} like page "
+                                             f"{page - 1}: Bling ignored `pagina`")
+            yield body
+            previous = body
+            page += 1
 
     async def iter_notes(
         self,
@@ -97,57 +103,156 @@ class V3Client:
         kind: NoteKind = NoteKind.NFE,
         tipo: NoteType = NoteType.SAIDA,
     ) -> AsyncIterator[NoteSummary]:
-        """Every note in `status` emitted in the window, each once, newest period last.
-
-        Bling pages until an empty `data` (a short page is not the end: `limite` is capped).
+        """Every note in `status` emitted in the window, each once, oldest period first.
         Pages shift while notes change, so a note already yielded in this pass is skipped."""
         path = "/nfe" if kind == NoteKind.NFE else "/nfce"
-        resource = "nfe" if kind == NoteKind.NFE else "nfce"
+        resource = kind.value
         seen: set[int] = set()
         for start, end in periods(issued_from, issued_to):
             params: dict[str, Any] = {
                 "situacao": int(v3_code(status)),
-                "dataEmissaoInicial": _bling_datetime(start),
-                "dataEmissaoFinal": _bling_datetime(end),
+                "dataEmissaoInicial": v3_datetime(start),
+                "dataEmissaoFinal": v3_datetime(end),
                 "limite": PAGE_SIZE,
             }
             if kind == NoteKind.NFE:
                 params["tipo"] = "1" if tipo == NoteType.SAIDA else "0"
-            page = 1
-            while True:
-                body = await self.transport.request_json(
-                    "GET", path, resource=resource, params={**params, "pagina": page})
+            async for body in self._pages(path, resource, params):
                 notes = self._parse(
-                    f"GET {path} page {page}",
+                    f"GET {path}",
                     lambda b: parse_v3_list(b, lambda item: note_summary_from_v3(item, kind=kind)),
                     body,
                 )
-                if not notes:
-                    break
                 for note in notes:
                     if note.bling_id not in seen:
                         seen.add(note.bling_id)
                         yield note
-                page += 1
 
-    async def get_note(self, bling_id: int, kind: NoteKind = NoteKind.NFE) -> NoteDetail:
-        path = f"/nfe/{bling_id}" if kind == NoteKind.NFE else f"/nfce/{bling_id}"
-        body = await self.transport.request_json(
-            "GET", path, resource="nfe" if kind == NoteKind.NFE else "nfce")
+    async def get_note(self, ref: NoteRef) -> NoteDetail:
+        if ref.bling_id is None:
+            raise ValueError("API v3 finds a note by its Bling id: the reference has none")
+        path = f"/{ref.kind.value}/{ref.bling_id}"
+        body = await self.transport.request_json("GET", path, resource=ref.kind.value)
         return self._parse(f"GET {path}", lambda b: parse_v3_object(
-            b, lambda item: note_detail_from_v3(item, kind=kind)), body)
+            b, lambda item: note_detail_from_v3(item, kind=ref.kind)), body)
 
-    async def get_note_xml(self, chave: str) -> bytes:
-        """The authorised nfeProc through `GET /nfe/documento/{chave}?formato=xml`."""
+    async def get_note_xml(self, note: NoteRef | NoteSummary | NoteDetail) -> bytes:
+        """Through the detail's signed link when a detail is given (no bearer token needed);
+        through `GET /nfe/documento/{chave}?formato=xml` otherwise, or when the link has
+        expired. NFC-e alike (the document route is by chave)."""
+        if isinstance(note, NoteDetail) and note.xml_url is not None:
+            try:
+                return await self.transport.fetch(note.xml_url.reveal(), resource=_kind_of(note).value)
+            except NotFound:
+                if note.summary.chave is None:
+                    raise
+        chave = note.summary.chave if isinstance(note, NoteDetail) else note.chave
+        if chave is None:
+            raise ValueError("the note has no access key (chave) yet: it has not been authorised")
         path = f"/nfe/documento/{chave}"
         body = await self.transport.request_json(
-            "GET", path, resource="nfe", params={"formato": "xml"})
+            "GET", path, resource=_kind_of(note).value, params={"formato": "xml"})
         documents = self._parse(f"GET {path}", lambda b: parse_v3_list(b, note_document_from_v3),
                                 body)
         if not documents:
-            raise InvalidResponse(account=self.transport.account,
+            raise InvalidResponse(account=self.account, api=self.generation,
                                   detail=f"GET {path} returned no document")
         return documents[0].content
+
+    async def iter_orders(
+        self,
+        *,
+        situation_ids: Sequence[int] = (),
+        changed_from: datetime | None = None,
+        changed_to: datetime | None = None,
+    ) -> AsyncIterator[SalesOrderSummary]:
+        """Orders in any of `situation_ids` altered in the window, each once."""
+        windows: list[tuple[datetime | None, datetime | None]]
+        if changed_from is not None:
+            windows = list(periods(changed_from, changed_to or datetime.now(BRASILIA)))
+        else:
+            windows = [(None, changed_to)]
+        seen: set[int | None] = set()
+        for start, end in windows:
+            params: dict[str, Any] = {"limite": PAGE_SIZE}
+            if situation_ids:
+                params["idsSituacoes[]"] = [int(s) for s in situation_ids]
+            if start is not None:
+                params["dataAlteracaoInicial"] = v3_datetime(start)
+            if end is not None:
+                params["dataAlteracaoFinal"] = v3_datetime(end)
+            async for body in self._pages("/pedidos/vendas", "pedidos_vendas", params):
+                for order in self._parse("GET /pedidos/vendas",
+                                         lambda b: parse_v3_list(b, order_from_v3_list), body):
+                    if order.bling_id not in seen:
+                        seen.add(order.bling_id)
+                        yield order
+
+    def _order_id(self, ref: OrderRef) -> int:
+        if ref.bling_id is None:
+            raise ValueError("API v3 finds a sales order by its Bling id: the reference has none")
+        return ref.bling_id
+
+    async def get_order(self, ref: OrderRef) -> SalesOrderDetail:
+        path = f"/pedidos/vendas/{self._order_id(ref)}"
+        body = await self.transport.request_json("GET", path, resource="pedidos_vendas")
+        return self._parse(f"GET {path}", lambda b: parse_v3_object(b, order_detail_from_v3), body)
+
+    async def change_order_situation(self, ref: OrderRef, situation_id: int) -> None:
+        """`PATCH /pedidos/vendas/{id}/situacoes/{idSituacao}` (204). Setting the situation
+        twice is harmless, so it is retried like a read."""
+        await self.transport.request_json(
+            "PATCH", f"/pedidos/vendas/{self._order_id(ref)}/situacoes/{int(situation_id)}",
+            resource="pedidos_vendas")
+
+    async def order_situations(self) -> list[OrderSituation]:
+        if self._sales_module_id is None:
+            body = await self.transport.request_json("GET", "/situacoes/modulos",
+                                                     resource="situacoes")
+            modules = self._parse("GET /situacoes/modulos",
+                                  lambda b: parse_v3_list(b, situation_module_from_v3), body)
+            found = [m for m in modules if _folded(m.nome) == SALES_MODULE_NAME]
+            if not found:
+                raise InvalidResponse(account=self.account, api=self.generation,
+                                      detail="GET /situacoes/modulos lists no “Vendas” module")
+            self._sales_module_id = found[0].id
+        path = f"/situacoes/modulos/{self._sales_module_id}"
+        body = await self.transport.request_json("GET", path, resource="situacoes")
+        return self._parse(f"GET {path}", lambda b: parse_v3_list(b, order_situation_from_v3),
+                           body)
+
+    async def get_logistics_object(self, object_id: int) -> LogisticsObject:
+        path = f"/logisticas/objetos/{int(object_id)}"
+        body = await self.transport.request_json("GET", path, resource="logisticas")
+        return self._parse(f"GET {path}", lambda b: parse_v3_object(
+            b, lambda item: logistics_object_from_v3(item, object_id=object_id)), body)
+
+    async def create_logistics_object(
+        self, change: TrackingChange, *, sales_order_id: int | None = None,
+        note_id: int | None = None, service_id: int | None = None,
+    ) -> int:
+        """`POST /logisticas/objetos` → 201 `{data: {id}}`. Not idempotent: retried only when
+        the request provably never reached Bling (or was refused by the rate limit)."""
+        body = logistics_create_body(change, sales_order_id=sales_order_id, note_id=note_id,
+                                     service_id=service_id,
+                                     today=datetime.now(BRASILIA).date())
+        answer = await self.transport.request_json("POST", "/logisticas/objetos",
+                                                   resource="logisticas", json_body=body,
+                                                   idempotent=False)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        new_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(new_id, int) or isinstance(new_id, bool):
+            raise InvalidResponse(account=self.account, api=self.generation,
+                                  detail="POST /logisticas/objetos answered without the new id")
+        return new_id
+
+    async def update_logistics_object(self, object_id: int, change: TrackingChange) -> None:
+        """Read the object, apply `change`, `PUT` it whole (the update DTO requires every
+        field). The same PUT twice is harmless, so it is retried like a read."""
+        current = await self.get_logistics_object(object_id)
+        body = logistics_update_body(current, change, today=datetime.now(BRASILIA).date())
+        await self.transport.request_json("PUT", f"/logisticas/objetos/{int(object_id)}",
+                                          resource="logisticas", json_body=body)
 
     async def company(self) -> CompanyInfo:
         body = await self.transport.request_json(
@@ -168,5 +273,6 @@ class V3Client:
                 pass
             except PermissionMissing:
                 granted = False
-            out.append(PermissionCheck(resource, V3_SCOPE_LABELS[resource], granted))
+            out.append(PermissionCheck(resource=resource, label=V3_SCOPE_LABELS[resource],
+                                       granted=granted))
         return out

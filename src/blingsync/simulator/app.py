@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -64,11 +65,14 @@ def build(
     async def signed_xml(request: Request) -> Response:
         chave = request.query_params.get("chaveAcesso", "")
         signature = request.query_params.get("signature", "")
-        found = state.find_note_by_chave(chave) if chave else None
+        # The signature is checked before any lookup (in constant time), so a link without a
+        # valid signature learns nothing about which access keys exist.
+        if not chave or not signature or not hmac.compare_digest(
+                signature, state.xml_signature(chave)):
+            return PlainTextResponse("Assinatura inválida ou expirada", status_code=403)
+        found = state.find_note_by_chave(chave)
         if found is None or not found[1].is_authorised:
             return PlainTextResponse("Arquivo não encontrado", status_code=404)
-        if not signature or signature != state.xml_signature(chave):
-            return PlainTextResponse("Assinatura inválida ou expirada", status_code=403)
         company, note = found
         # Counted against the account like an API call (see docs/simulator.md).
         refused = count_and_limit(state, request, company, XML_LABEL)

@@ -1,5 +1,5 @@
 """API v2 (legacy) resources under /Api/v2: NF-e and NFC-e lists and lookups, sales orders
-(list, lookup, situation change) and the sales module's situations.
+(list, lookup, situation change), the sales module's situations and the logistics services.
 
 v2 is what older brand integrations still run (shared/reference/bling-api.md §2): an `apikey`
 of a "usuário API" on every call, the output format as a path suffix (`/json/`), pages as a
@@ -529,6 +529,29 @@ def _situations(call: V2Call) -> Response:
     return BlingJSONResponse({"retorno": {"situacoes": items}})
 
 
+# --- logistics services ----------------------------------------------------------------------
+
+
+def _logistics_services(call: V2Call) -> Response:
+    """`logisticas/servicos/json/`: one service per carrier of the account, with the id its
+    notes' volumes carry (`idServico`). The shape is inferred (reference §2.2 names the path
+    only); what matters for clients is the permission it sits behind, Interações Logísticas."""
+    company = call.company
+    items = [
+        {"servico": {
+            "id": str(7_000_000_000 + company.id * 100 + index),
+            "descricao": f"{carrier.nome} - Padrão",
+            "codigo": f"{index + 1:02d}",
+            "transportadora": carrier.nome,
+            "ativo": "S",
+        }}
+        for index, carrier in enumerate(company.carriers)
+    ]
+    if not items:
+        raise _not_found()
+    return BlingJSONResponse({"retorno": {"servicos": items}})
+
+
 # --- routes --------------------------------------------------------------------------------
 
 
@@ -557,6 +580,8 @@ def routes(state: SimState) -> list[Route]:
     r("/pedido/{numero}/{fmt}", "pedido", V2Permission.PEDIDOS_VENDA_SITUACOES,
       _change_order_situation, method="PUT")
     r("/situacao/{modulo}/{fmt}", "situacao", _situation_permission, _situations)
+    r("/logisticas/servicos/{fmt}", "logisticas/servicos", V2Permission.INTERACOES_LOGISTICAS,
+      _logistics_services)
     out.append(Route("/{rest:path}", _unknown_path(state),
                      methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
     return out

@@ -1,0 +1,69 @@
+"""What the v2 and v3 clients share: their transport, its identity and statistics, turning a
+payload that cannot be read into `InvalidResponse`, and cutting windows into periods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from blingsync.bling.errors import InvalidResponse
+from blingsync.bling.models import ShapeError
+from blingsync.bling.transport import CallStats, Transport
+from blingsync.domain import ApiGeneration
+
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+"""Records per page: v3's maximum `limite`, v2's fixed page size."""
+
+
+def periods(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """`[start, end]` cut into consecutive periods Bling accepts (at most one year each: v3
+    refuses longer `…Inicial/…Final` spans with 400; v2 gets the same cut, which costs nothing
+    and keeps both generations' queries alike)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("the window's datetimes must be timezone-aware")
+    if end < start:
+        raise ValueError("the emission window ends before it starts")
+    out: list[tuple[datetime, datetime]] = []
+    cursor = start
+    while True:
+        try:
+            limit = cursor.replace(year=cursor.year + 1)
+        except ValueError:  # 29 February
+            limit = cursor.replace(year=cursor.year + 1, day=28)
+        stop = min(end, limit - timedelta(seconds=1))
+        out.append((cursor, stop))
+        if stop >= end:
+            return out
+        cursor = stop + timedelta(seconds=1)
+
+
+class AccountClient:
+    """Base of `V3Client` and `V2Client`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(account={self.transport.account!r})"
+
+    @property
+    def account(self) -> str:
+        return self.transport.account
+
+    @property
+    def generation(self) -> ApiGeneration:
+        return self.transport.generation
+
+    @property
+    def stats(self) -> CallStats:
+        return self.transport.stats
+
+    def _parse(self, what: str, parse: Callable[[Any], T], body: Any) -> T:
+        try:
+            return parse(body)
+        except ShapeError as exc:
+            raise InvalidResponse(account=self.account, api=self.generation,
+                                  detail=f"{what}: {exc}") from None
