@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from blingsync import __version__
+from blingsync.bling.secrets import redact_log_handlers
 
 if TYPE_CHECKING:
     from blingsync.simulator.state import SimState
@@ -109,6 +110,7 @@ def simulator(
     base = f"http://{host}:{port}"
     _print_served(sim.state, base)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    redact_log_handlers()
     config = uvicorn.Config(sim.app, host=host, port=port, log_level="warning", lifespan="on")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()

@@ -19,7 +19,7 @@ from blingsync.bling.auth import (
     TokenManager,
     with_expiry,
 )
-from blingsync.bling.errors import ReauthorizationNeeded
+from blingsync.bling.errors import BlingUnavailable, ReauthorizationNeeded
 from blingsync.bling.secrets import Secret
 from tests.conftest import Bling
 
@@ -148,3 +148,99 @@ async def test_no_tokens_is_reauthorisation(bling: Bling, transport: CountingTra
     manager = _manager(bling, transport, MemoryTokenStore(), Clock())
     with pytest.raises(ReauthorizationNeeded):
         await manager.access_token()
+
+
+# --- the token endpoint's retry rule ---------------------------------------------------------
+
+
+class TokenFaults(httpx.AsyncBaseTransport):
+    """The simulator, with scripted failures of the next token calls: "connect" (never sent),
+    "lost" (Bling handles it, the answer never arrives), "503" (Bling's proxy fails, unhandled)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.script: list[str] = []
+        self.token_calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/oauth/token"):
+            return await self.inner.handle_async_request(request)
+        self.token_calls += 1
+        fault = self.script.pop(0) if self.script else None
+        if fault == "connect":
+            raise httpx.ConnectError("connection refused", request=request)
+        if fault == "503":
+            return httpx.Response(503, text="<html>Service Unavailable</html>")
+        response = await self.inner.handle_async_request(request)
+        if fault == "lost":
+            await response.aread()
+            raise httpx.ReadTimeout("timed out waiting for the answer", request=request)
+        return response
+
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+def _faulty_manager(bling: Bling, faults: TokenFaults, store: MemoryTokenStore,
+                    clock: Clock) -> TokenManager:
+    manager = _manager(bling, faults, store, clock)
+    manager._sleep = _no_wait
+    return manager
+
+
+@pytest.fixture
+def faults(bling: Bling) -> TokenFaults:
+    return TokenFaults(httpx.ASGITransport(app=bling.sim.app))
+
+
+@pytest.mark.parametrize("script", [["connect"], ["503"], ["connect", "503"]])
+async def test_refresh_is_retried_when_bling_did_not_handle_it(
+    bling: Bling, faults: TokenFaults, script: list[str]
+) -> None:
+    store, clock = SlowStore(), Clock()
+    manager = _faulty_manager(bling, faults, store, clock)
+    await manager.exchange_code(await bling.code(bling.company().clients[0]))
+    before = await store.load("acme")
+    assert before is not None
+    faults.script = list(script)
+    calls = faults.token_calls
+    tokens = await manager.refresh(stale=before.access_token)
+    assert faults.token_calls - calls == len(script) + 1
+    assert tokens.refresh_token != before.refresh_token
+    assert store.saves[-1] == tokens.refresh_token.reveal()
+
+
+async def test_a_lost_refresh_answer_says_so_and_asks_to_connect_again(
+    bling: Bling, faults: TokenFaults
+) -> None:
+    store, clock = MemoryTokenStore(), Clock()
+    manager = _faulty_manager(bling, faults, store, clock)
+    await manager.exchange_code(await bling.code(bling.company().clients[0]))
+    before = await store.load("acme")
+    assert before is not None
+    faults.script = ["lost"]
+    calls = faults.token_calls
+    with pytest.raises(ReauthorizationNeeded) as caught:
+        await manager.refresh(stale=before.access_token)
+    # One retry with the old refresh token (Bling had rotated it): invalid_grant, no loop.
+    assert faults.token_calls - calls == 2
+    assert "answer was lost" in str(caught.value)
+    assert before.refresh_token.reveal() not in str(caught.value)
+
+
+async def test_a_code_exchange_is_retried_only_when_it_never_left(
+    bling: Bling, faults: TokenFaults
+) -> None:
+    client = bling.company().clients[0]
+    manager = _faulty_manager(bling, faults, MemoryTokenStore(), Clock())
+    faults.script = ["connect"]
+    await manager.exchange_code(await bling.code(client))
+    assert faults.token_calls == 2
+
+    # A lost answer is not retried: presenting a used code again would revoke the access.
+    other = _faulty_manager(bling, faults, MemoryTokenStore(), Clock())
+    faults.script = ["lost"]
+    with pytest.raises(BlingUnavailable):
+        await other.exchange_code(await bling.code(client))
+    assert faults.token_calls == 3

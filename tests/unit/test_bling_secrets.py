@@ -17,7 +17,15 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from blingsync.bling.errors import InvalidResponse
-from blingsync.bling.secrets import MASK, RedactingFilter, Secret, mask, redact, redact_url
+from blingsync.bling.secrets import (
+    MASK,
+    RedactingFilter,
+    Secret,
+    mask,
+    redact,
+    redact_log_handlers,
+    redact_url,
+)
 
 API_KEY = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928"
 ACCESS_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhY21lIiwiZXhwIjoxOTAwMDAwMDAwfQ.c2lnbmF0dXJlLXZhbHVl"
@@ -291,3 +299,22 @@ def test_exception_with_a_url_is_redacted_in_every_form(captured: tuple[logging.
     for text in (str(error), repr(error), rendered, stream.getvalue()):
         assert_clean(text, API_KEY, ACCESS_TOKEN)
         assert "apikey=****…3928" in text
+
+
+def test_redact_log_handlers_covers_httpx_request_lines() -> None:
+    """httpx logs each request's URL at INFO; a v2 URL carries the key."""
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root.addHandler(handler)
+    try:
+        redact_log_handlers()
+        redact_log_handlers()  # idempotent: one filter per handler
+        assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+        key = "a1b2c3d4" * 9
+        logging.getLogger("httpx").warning(
+            'HTTP Request: GET https://bling.com.br/Api/v2/pedidos/json/?apikey=%s "200 OK"', key)
+    finally:
+        root.removeHandler(handler)
+    assert "pedidos/json/" in stream.getvalue()
+    assert key not in stream.getvalue()

@@ -13,6 +13,19 @@ token and saving it. Hence, per account:
 - the new tokens are persisted through the `TokenStore` *before* they are returned for use;
 - every token call first asks the IP guard, so the 20-calls-per-minute IP block is never near;
 - `invalid_grant` means the brand must connect Bling again: `ReauthorizationNeeded`, no retry.
+
+What a failed token call may be retried after (`TOKEN_POLICY`, each attempt paced by the IP
+guard's token budget):
+
+- a refresh: after timeouts, connection errors, 429 and 500/502/503/504. The hard case is an
+  answer lost after Bling received the refresh: Bling has rotated the refresh token and the new
+  one died with the answer. Retrying with the old one costs nothing (it either still works or
+  gets `invalid_grant`), and when it gets `invalid_grant` the error says the answer was lost —
+  nothing on our side can recover a token we never received, so the brand must connect again;
+- an authorization-code exchange: only when the request provably never left (connect errors,
+  pool timeouts) or was refused by the rate limit. A code is single-use, and Bling *revokes the
+  brand's access* when a used code is presented again, so a lost answer is not retried: the
+  brand is asked to connect again, which is what a retry would have forced anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -28,11 +41,16 @@ import httpx
 
 from blingsync.bling.errors import (
     InvalidResponse,
+    RateLimited,
     ReauthorizationNeeded,
     from_transport_error,
     from_v3_response,
 )
+from blingsync.bling.retry import RetryPolicy, backoff, never_sent, should_retry
 from blingsync.bling.secrets import Secret, redact
+
+TOKEN_POLICY = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=10.0)
+"""Token calls: at most 4 (well inside the 20-per-minute IP rule), 1–10 s apart."""
 
 REFRESH_MARGIN = 300.0
 """Refresh this many seconds before the access token expires, so no call meets an expired one."""
@@ -136,6 +154,8 @@ class TokenManager:
         budget: TokenCallBudget | None = None,
         now: Callable[[], float] = time.time,
         margin: float = REFRESH_MARGIN,
+        policy: RetryPolicy = TOKEN_POLICY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.account = account
         self.app = app
@@ -145,6 +165,8 @@ class TokenManager:
         self.budget: TokenCallBudget = budget or NoBudget()
         self._now = now
         self.margin = margin
+        self.policy = policy
+        self._sleep = sleep
         self.token_calls = 0
 
     def __repr__(self) -> str:
@@ -186,23 +208,48 @@ class TokenManager:
     async def _token_call(
         self, form: dict[str, str], previous: StoredTokens | None = None
     ) -> StoredTokens:
-        await self.budget.acquire_token_call()
-        self.token_calls += 1
-        try:
-            response = await self.http.post(
-                self.app.token_url,
-                data=form,
-                auth=(self.app.client_id, self.app.client_secret.reveal()),
-                headers={"accept": "1.0", "enable-jwt": "1"},
-            )
-        except httpx.HTTPError as exc:
-            raise from_transport_error(exc, account=self.account) from None
-        if response.status_code != 200:
-            raise from_v3_response(
-                response.status_code, response.content, response.headers,
-                resource="oauth", account=self.account,
-            )
-        return self._parse(response, previous)
+        refreshing = form["grant_type"] == "refresh_token"
+        attempt = 0
+        maybe_received = False  # an earlier attempt may have reached Bling unanswered
+        while True:
+            attempt += 1
+            await self.budget.acquire_token_call()
+            self.token_calls += 1
+            try:
+                response = await self.http.post(
+                    self.app.token_url,
+                    data=form,
+                    auth=(self.app.client_id, self.app.client_secret.reveal()),
+                    headers={"accept": "1.0", "enable-jwt": "1"},
+                )
+            except httpx.HTTPError as exc:
+                if should_retry(attempt, error=exc, idempotent=refreshing, policy=self.policy):
+                    maybe_received = maybe_received or not never_sent(exc)
+                    await self._sleep(backoff(attempt, self.policy))
+                    continue
+                raise from_transport_error(exc, account=self.account) from None
+            if response.status_code == 200:
+                return self._parse(response, previous)
+            error = from_v3_response(response.status_code, response.content, response.headers,
+                                     resource="oauth", account=self.account)
+            if isinstance(error, ReauthorizationNeeded) and maybe_received:
+                raise ReauthorizationNeeded(
+                    account=self.account, status=error.status, bling_type=error.bling_type,
+                    bling_message=error.bling_message,
+                    detail="an earlier refresh reached Bling but its answer was lost, and Bling "
+                           "had already replaced the refresh token",
+                ) from None
+            if isinstance(error, RateLimited) and error.period in ("day", "ip-block"):
+                raise error
+            if should_retry(attempt, status=response.status_code, idempotent=refreshing,
+                            policy=self.policy):
+                maybe_received = maybe_received or response.status_code != 429
+                wait = backoff(attempt, self.policy)
+                if isinstance(error, RateLimited) and error.retry_after:
+                    wait = max(wait, min(error.retry_after, self.policy.max_delay))
+                await self._sleep(wait)
+                continue
+            raise error
 
     def _parse(self, response: httpx.Response, previous: StoredTokens | None) -> StoredTokens:
         try:

@@ -116,6 +116,12 @@ def should_retry(attempt: int, *, status: int | None = None, error: BaseExceptio
     return idempotent and status in RETRYABLE_STATUSES
 
 
+def never_sent(error: BaseException) -> bool:
+    """Whether a transport failure proves the request never reached the server (so repeating it
+    cannot repeat its effect)."""
+    return isinstance(error, _NEVER_SENT)
+
+
 def backoff(attempt: int, policy: RetryPolicy) -> float:
     """Seconds to wait before retrying after attempt `attempt` (1 for the first) failed:
     uniform in ``[0, min(max_delay, base_delay · 2^(attempt−1))]``."""

@@ -35,6 +35,7 @@ __all__ = [
     "Secret",
     "mask",
     "redact",
+    "redact_log_handlers",
     "redact_url",
 ]
 
@@ -287,3 +288,13 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, *self._secrets)
         return True
+
+
+def redact_log_handlers(logger: logging.Logger | None = None) -> None:
+    """Attach a `RedactingFilter` to every handler of `logger` (the root logger by default)
+    that has none. Call it right after configuring logging: httpx logs every request's URL at
+    INFO, and a v2 request's URL carries the API key."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -234,8 +234,7 @@ class V3Client(AccountClient):
         """`POST /logisticas/objetos` → 201 `{data: {id}}`. Not idempotent: retried only when
         the request provably never reached Bling (or was refused by the rate limit)."""
         body = logistics_create_body(change, sales_order_id=sales_order_id, note_id=note_id,
-                                     service_id=service_id,
-                                     today=datetime.now(BRASILIA).date())
+                                     service_id=service_id, now=datetime.now(BRASILIA))
         answer = await self.transport.request_json("POST", "/logisticas/objetos",
                                                    resource="logisticas", json_body=body,
                                                    idempotent=False)
@@ -250,7 +249,7 @@ class V3Client(AccountClient):
         """Read the object, apply `change`, `PUT` it whole (the update DTO requires every
         field). The same PUT twice is harmless, so it is retried like a read."""
         current = await self.get_logistics_object(object_id)
-        body = logistics_update_body(current, change, today=datetime.now(BRASILIA).date())
+        body = logistics_update_body(current, change, now=datetime.now(BRASILIA))
         await self.transport.request_json("PUT", f"/logisticas/objetos/{int(object_id)}",
                                           resource="logisticas", json_body=body)
 

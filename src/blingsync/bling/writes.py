@@ -8,7 +8,8 @@
   required, so an update is the object as read with the change applied, never a partial body.
   The POST body adds `pedidoVenda`, `notaFiscal` and `servico`. Choice where the OpenAPI document
   is unreasonable: `embalagem` (the id of a *product* used as packaging) is sent only when known —
-  there is no such product to name for a warehouse's own box.
+  there is no such product to name for a warehouse's own box. `rastreamento.ultimaAlteracao`
+  (also required) is when the tracking changed: the reported time, else now.
 """
 
 from __future__ import annotations
@@ -83,8 +84,11 @@ class TrackingChange:
     declared_value: Decimal | None = None
     notice_of_receipt: bool | None = None
     own_hands: bool | None = None
+    updated_at: datetime | None = None  # when the tracking changed (aware); default: now
 
     def __post_init__(self) -> None:
+        if self.updated_at is not None and self.updated_at.tzinfo is None:
+            raise ValueError("updated_at must be timezone-aware")
         if self.expected_days is not None and not 0 <= self.expected_days <= 3650:
             raise ValueError("expected_days must be between 0 and 3650")
         for name in ("code", "description", "url", "origin", "destination"):
@@ -109,11 +113,25 @@ def _dimensions_body(d: Dimensions | None) -> dict[str, float | int]:
             "comprimento": _number(d.length), "diametro": _number(d.diameter)}
 
 
+def _tracking_changed(change: TrackingChange) -> bool:
+    return any(v is not None for v in (change.code, change.description, change.situation,
+                                       change.url, change.origin, change.destination))
+
+
 def logistics_update_body(current: LogisticsObject | None, change: TrackingChange, *,
-                          today: date) -> dict[str, Any]:
+                          now: datetime) -> dict[str, Any]:
     """The full `LogisticasObjetosUpdateRequestDTO` for `current` with `change` applied
-    (`current` None: a new object, every field from the change or its neutral default)."""
+    (`current` None: a new object, every field from the change or its neutral default).
+    `rastreamento.ultimaAlteracao` is the change's `updated_at`, else `now` when the tracking
+    changes, else what the object had. `now` is aware; its Brasília date is "today"."""
     tracking = current.tracking if current is not None else None
+    today = now.astimezone(BRASILIA).date()
+    if change.updated_at is not None:
+        touched = change.updated_at
+    elif _tracking_changed(change) or tracking is None or tracking.updated_at is None:
+        touched = now
+    else:
+        touched = tracking.updated_at
 
     def keep(new: Any, old: Any, default: Any) -> Any:
         if new is not None:
@@ -129,6 +147,7 @@ def logistics_update_body(current: LogisticsObject | None, change: TrackingChang
             "origem": keep(change.origin, tracking.origem if tracking else None, ""),
             "destino": keep(change.destination, tracking.destino if tracking else None, ""),
             "url": keep(change.url, tracking.url if tracking else None, ""),
+            "ultimaAlteracao": v3_datetime(touched),
         },
         "dimensoes": _dimensions_body(
             keep(change.dimensions, current.dimensions if current else None, None)),
@@ -153,7 +172,7 @@ def logistics_update_body(current: LogisticsObject | None, change: TrackingChang
 
 def logistics_create_body(change: TrackingChange, *, sales_order_id: int | None,
                           note_id: int | None, service_id: int | None,
-                          today: date) -> dict[str, Any]:
+                          now: datetime) -> dict[str, Any]:
     """`LogisticasObjetosDadosCreateRequestDTO`: the object's links and its update fields."""
     if sales_order_id is None and note_id is None:
         raise ValueError("a logistics object belongs to a sales order or a note: give one")
@@ -162,5 +181,5 @@ def logistics_create_body(change: TrackingChange, *, sales_order_id: int | None,
                        ("servico", service_id)):
         if value is not None:
             body[key] = {"id": value}
-    body.update(logistics_update_body(None, change, today=today))
+    body.update(logistics_update_body(None, change, now=now))
     return body
