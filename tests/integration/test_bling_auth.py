@@ -5,6 +5,7 @@ invalid_grant as a clear re-authorisation error."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -244,3 +245,28 @@ async def test_a_code_exchange_is_retried_only_when_it_never_left(
     with pytest.raises(BlingUnavailable):
         await other.exchange_code(await bling.code(client))
     assert faults.token_calls == 3
+
+
+async def test_odd_optional_fields_of_a_refresh_answer_do_not_lose_the_rotated_token(
+    bling: Bling,
+) -> None:
+    """Bling has rotated the refresh token by the time its answer is read: a `scope` or
+    `expires_in` we cannot read must not throw the new token away."""
+    inner = httpx.ASGITransport(app=bling.sim.app)
+
+    class Odd(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await inner.handle_async_request(request)
+            if not request.url.path.endswith("/oauth/token"):
+                return response
+            body = json.loads(await response.aread())
+            body.update(scope="98309 nfe.read", expires_in="seis horas")
+            return httpx.Response(200, json=body)
+
+    store, clock = MemoryTokenStore(), Clock()
+    manager = _manager(bling, Odd(), store, clock)
+    await manager.exchange_code(await bling.code(bling.company().clients[0]))
+    tokens = await store.load("acme")
+    assert tokens is not None
+    assert tokens.scope == (98309,)
+    assert tokens.expires_at == clock.now + 3600  # unknown lifetime: refresh within the hour

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
+from blingsync.bling.base import LISTING_SPAN, periods
 from blingsync.bling.client import connect_v2, connect_v3
 from blingsync.bling.errors import (
     V2_PERMISSION_LABELS,
@@ -228,16 +229,24 @@ async def test_entradas_are_asked_for_as_tipo_e(sim: Simulator) -> None:
     assert {n.tipo for n in entradas} == {NoteType.ENTRADA}
 
 
-async def test_pages_are_read_until_cod_14(sim: Simulator) -> None:
+async def test_pages_are_read_until_cod_14() -> None:
+    """Every period of the window (a month at most) is paged until its cod-14 page."""
+    sim = make_sim(accounts=1, invoices=600)  # the last month alone holds over 100 notes
     expected = truth(sim, NoteKind.NFE, NfeSituacao.EMITIDA_DANFE)
-    assert len(expected) > 100, "needs more than one page of notes"
-    pages = math.ceil(len(expected) / 100)
+    cut = periods(*WINDOW, span=LISTING_SPAN)
+    per_period = [sum(start <= n.emitted_at <= end for n in expected.values())
+                  for start, end in cut]
+    assert sum(per_period) == len(expected)
+    assert max(per_period) > 100, "needs a period with more than one page of notes"
+    pages = [math.ceil(count / 100) for count in per_period]
     async with v2_client(sim) as (v2, wire):
         notes = await notes_of(v2, InvoiceStatus.DANFE_PRINTED)
     assert sorted(n.bling_id for n in notes) == sorted(expected)
-    assert len(wire) == pages + 1 == v2.stats.requests
-    assert wire.paths() == [f"/Api/v2/notasfiscais/page={p}/json/" for p in range(1, pages + 2)]
-    assert v2.stats.by_status == {200: pages + 1}  # the cod-14 page came with HTTP 200
+    requests = sum(p + 1 for p in pages)
+    assert len(wire) == requests == v2.stats.requests
+    assert wire.paths() == [f"/Api/v2/notasfiscais/page={p}/json/"
+                            for count in pages for p in range(1, count + 2)]
+    assert v2.stats.by_status == {200: requests}  # the cod-14 pages came with HTTP 200
 
 
 async def test_get_note_by_numero_and_serie(sim: Simulator) -> None:

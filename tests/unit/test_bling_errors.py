@@ -747,3 +747,14 @@ def test_user_messages_of_classified_errors_are_plain_and_specific() -> None:
     assert "“Pedidos de Venda”" in v3(403, sim.insufficient_scope().body,
                                          resource="pedidos_vendas").user_message
     assert isinstance(v3(401, oauth("invalid_token", "x")), AccessTokenRejected)
+
+
+@pytest.mark.parametrize("message", [
+    "Usuário não autorizado a acessar este recurso",
+    "Acesso negado ao recurso notasfiscais",
+    "Usuário sem permissão de acesso ao recurso: Notas Fiscais",
+])
+def test_v2_refusals_for_lack_of_permission_in_other_words(message: str) -> None:
+    error = v2(200, {"retorno": {"erros": [{"erro": {"cod": 9, "msg": message}}]}})
+    assert isinstance(error, PermissionMissing)
+    assert error.resource == "nfe"

@@ -159,3 +159,9 @@ def test_policy_is_validated_and_frozen() -> None:
 def test_every_timeout_is_set() -> None:
     assert (DEFAULT_TIMEOUT.connect, DEFAULT_TIMEOUT.read, DEFAULT_TIMEOUT.write,
             DEFAULT_TIMEOUT.pool) == (5.0, 30.0, 30.0, 5.0)
+
+
+def test_a_garbled_answer_to_a_create_is_not_retried() -> None:
+    """The request reached Bling (it answered): repeating a create could duplicate it."""
+    assert should_retry(1, status=200, malformed=1, idempotent=True, policy=POLICY) is True
+    assert should_retry(1, status=201, malformed=1, idempotent=False, policy=POLICY) is False

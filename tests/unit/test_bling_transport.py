@@ -7,16 +7,19 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import httpx
 import pytest
 
 from blingsync.bling.errors import (
     AccessTokenRejected,
+    BlingError,
     CredentialsInvalid,
     NotFound,
+    OutcomeUnknown,
     RateLimited,
+    from_v3_response,
 )
 from blingsync.bling.limits import FakeClock, LimiterRegistry, LimiterSettings
 from blingsync.bling.retry import RetryPolicy
@@ -175,11 +178,13 @@ class _Bearer:
         self.token = Secret("second-token-value-0123456789")
         return True
 
-    def classify(self, status: int, body: bytes, headers: object, *, resource: str,
-                 account: str) -> AccessTokenRejected | RateLimited | None:
+    def classify(self, status: int, body: bytes, headers: Mapping[str, str], *, resource: str,
+                 account: str) -> BlingError | None:
         if status == 401:
             return AccessTokenRejected(account=account, status=401)
-        return None
+        if 200 <= status < 300:
+            return None
+        return from_v3_response(status, body, headers, resource=resource, account=account)
 
 
 async def test_a_rejected_token_is_renewed_once_and_the_request_replayed_once() -> None:
@@ -197,3 +202,79 @@ async def test_a_rejected_token_is_renewed_once_and_the_request_replayed_once() 
     with pytest.raises(AccessTokenRejected):  # rejected again after the replay: no loop
         await transport.request_json("GET", "/nfe", resource="nfe")
     assert auth.renewed == 2 and len(tokens) == 4
+
+
+# --- writes whose outcome is unknown, Retry-After on 5xx, IP blocks met while signing -------
+
+
+def _v3_transport(handler: Handler) -> Transport:
+    transport = _transport(handler, auth=_Bearer())
+    transport.http = httpx.AsyncClient(transport=httpx.MockTransport(handler),
+                                       base_url="https://bling.test/Api/v3")
+    return transport
+
+
+@pytest.mark.parametrize("answer", [
+    lambda: httpx.Response(201, content=b'{"data":{"id":1234'),  # cut short: it was created
+    lambda: httpx.Response(502, text="<html>Bad Gateway</html>"),
+])
+async def test_a_create_that_may_have_happened_is_not_repeated(
+    answer: Callable[[], httpx.Response],
+) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        return answer()
+
+    transport = _v3_transport(handler)
+    with pytest.raises(OutcomeUnknown) as caught:
+        await transport.request_json("POST", "/logisticas/objetos", resource="logisticas",
+                                     json_body={"pedidoVenda": {"id": 1}}, idempotent=False)
+    assert sent == ["POST"]
+    assert caught.value.retriable is False
+
+
+async def test_a_create_refused_before_sending_is_retried() -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        if len(sent) == 1:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(201, json={"data": {"id": 99}})
+
+    transport = _v3_transport(handler)
+    body = await transport.request_json("POST", "/logisticas/objetos", resource="logisticas",
+                                        json_body={}, idempotent=False)
+    assert body == {"data": {"id": 99}} and sent == ["POST", "POST"]
+
+
+async def test_retry_after_on_a_503_is_honoured() -> None:
+    answers = iter([httpx.Response(503, headers={"retry-after": "7"}, text="busy"),
+                    _v2({"data": []})])
+    transport = _v3_transport(lambda request: next(answers))
+    transport.policy = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=30)
+    clock = transport.clock
+    assert isinstance(clock, FakeClock)
+    before = clock.monotonic()
+    assert await transport.request_json("GET", "/nfe", resource="nfe") == {"data": []}
+    assert clock.monotonic() - before >= 7
+
+
+async def test_an_ip_block_met_at_the_token_endpoint_blocks_the_whole_process() -> None:
+    class Blocked(_Bearer):
+        async def sign(self) -> Signature:
+            raise RateLimited(period="ip-block", retry_after=60.0, account="acme")
+
+    transport = _transport(lambda request: _v2({"data": []}), auth=Blocked())
+    with pytest.raises(RateLimited):
+        await transport.request_json("GET", "/nfe", resource="nfe")
+    assert transport.guard.blocked_for > 50
+    assert transport.stats.requests == 0
+
+
+def test_a_signature_never_shows_its_credentials() -> None:
+    signature = Signature(headers={"authorization": "Bearer abc.def.ghi"},
+                          params={"apikey": KEY})
+    assert KEY not in repr(signature) and "abc.def" not in repr(signature)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -92,15 +93,23 @@ class TokenCallBudget(Protocol):
 
 @dataclass
 class LocalRefreshLock:
-    """One asyncio lock per account, for the processes that are alone on their accounts."""
+    """One asyncio lock per account (and event loop), for the processes that are alone on
+    their accounts. Every `TokenManager` of the process shares `PROCESS_REFRESH_LOCK` unless
+    given another, so two managers of one account cannot refresh together either."""
 
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = field(
+        default_factory=weakref.WeakKeyDictionary)
 
     @contextlib.asynccontextmanager
     async def hold(self, account: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(account, asyncio.Lock())
+        per_loop = self._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = per_loop.setdefault(account, asyncio.Lock())
         async with lock:
             yield
+
+
+PROCESS_REFRESH_LOCK = LocalRefreshLock()
+"""The default lock of every `TokenManager` in this process."""
 
 
 @dataclass
@@ -161,7 +170,7 @@ class TokenManager:
         self.app = app
         self.store = store
         self.http = http
-        self.lock: RefreshLock = lock or LocalRefreshLock()
+        self.lock: RefreshLock = lock or PROCESS_REFRESH_LOCK
         self.budget: TokenCallBudget = budget or NoBudget()
         self._now = now
         self.margin = margin
@@ -194,7 +203,15 @@ class TokenManager:
                 return current  # someone else refreshed while we waited for the lock
             form = {"grant_type": "refresh_token",
                     "refresh_token": current.refresh_token.reveal()}
-            tokens = await self._token_call(form, previous=current)
+            try:
+                tokens = await self._token_call(form, previous=current)
+            except ReauthorizationNeeded:
+                # Someone outside this lock (a misconfigured worker, a lock that expired) may
+                # have rotated the token meanwhile: their stored tokens are then the answer.
+                latest = await self.store.load(self.account)
+                if latest is not None and latest.refresh_token != current.refresh_token:
+                    return latest
+                raise
             await self.store.save(self.account, tokens)
             return tokens
 
@@ -252,13 +269,15 @@ class TokenManager:
             raise error
 
     def _parse(self, response: httpx.Response, previous: StoredTokens | None) -> StoredTokens:
+        """Strict only about what cannot be done without (the access token): Bling has already
+        rotated the refresh token when this runs, so an odd optional field must not lose it."""
         try:
             body = response.json()
             access = str(body["access_token"])
-            lifetime = float(body.get("expires_in", body.get("token_validate")))
+            if not access:
+                raise ValueError("empty access token")
             refresh = body.get("refresh_token")
-            scope = tuple(int(s) for s in str(body.get("scope", "")).split())
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise InvalidResponse(
                 account=self.account, excerpt=redact(response.text)[:200],
                 detail="the token endpoint answered without a usable access token",
@@ -271,7 +290,27 @@ class TokenManager:
             refresh_secret = previous.refresh_token
         else:
             refresh_secret = Secret(str(refresh))
-        return StoredTokens(Secret(access), refresh_secret, self._now() + lifetime, scope)
+        return StoredTokens(Secret(access), refresh_secret, self._now() + _lifetime(body),
+                            _scope(body))
+
+
+UNKNOWN_LIFETIME = 3600.0
+"""Seconds an access token is taken to live when the answer does not say (Bling says 21600):
+short enough that a wrong guess costs only an early refresh."""
+
+
+def _lifetime(body: dict[str, object]) -> float:
+    raw = body.get("expires_in", body.get("token_validate"))
+    try:
+        lifetime = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return UNKNOWN_LIFETIME
+    return lifetime if lifetime > 0 else UNKNOWN_LIFETIME
+
+
+def _scope(body: dict[str, object]) -> tuple[int, ...]:
+    """`"98309 318257570"` → (98309, 318257570); parts that are not numbers are left out."""
+    return tuple(int(part) for part in str(body.get("scope") or "").split() if part.isdigit())
 
 
 def with_expiry(tokens: StoredTokens, expires_at: float) -> StoredTokens:

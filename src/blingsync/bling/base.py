@@ -18,14 +18,29 @@ PAGE_SIZE = 100
 """Records per page: v3's maximum `limite`, v2's fixed page size."""
 
 
-def periods(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+LISTING_SPAN = timedelta(days=31)
+"""Listings read a window a month at a time, each month whole before any of it is handed out.
+
+Bling pages by page number. A record that leaves the filter while a listing runs (cancelled,
+moved to another situation — by the caller itself, say, changing each order it is handed)
+shifts every later record one place up, and one of them slips past the page already read.
+Reading a period to its end before yielding anything makes the caller's own changes harmless,
+and short periods keep the time in which Bling-side changes can do it short (the importer's
+next pass, with its lookback, sees what slipped). A month of notes fits in memory easily; the
+cost is one empty page per month of window."""
+
+
+def periods(start: datetime, end: datetime, *,
+            span: timedelta | None = None) -> list[tuple[datetime, datetime]]:
     """`[start, end]` cut into consecutive periods Bling accepts (at most one year each: v3
     refuses longer `…Inicial/…Final` spans with 400; v2 gets the same cut, which costs nothing
-    and keeps both generations' queries alike)."""
+    and keeps both generations' queries alike), or at most `span` when shorter."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("the window's datetimes must be timezone-aware")
     if end < start:
-        raise ValueError("the emission window ends before it starts")
+        raise ValueError("the window ends before it starts")
+    if span is not None and span < timedelta(hours=1):
+        raise ValueError("a listing period must span at least an hour")
     out: list[tuple[datetime, datetime]] = []
     cursor = start
     while True:
@@ -33,6 +48,8 @@ def periods(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
             limit = cursor.replace(year=cursor.year + 1)
         except ValueError:  # 29 February
             limit = cursor.replace(year=cursor.year + 1, day=28)
+        if span is not None:
+            limit = min(limit, cursor + span)
         stop = min(end, limit - timedelta(seconds=1))
         out.append((cursor, stop))
         if stop >= end:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import httpx
 
-from blingsync.bling.auth import TokenManager
+from blingsync.bling.auth import NoBudget, TokenManager
 from blingsync.bling.limits import Clock, LimiterRegistry, SystemClock
 from blingsync.bling.models import (
     CompanyInfo,
@@ -33,6 +33,7 @@ from blingsync.bling.models import (
     PermissionCheck,
     SalesOrderDetail,
     SalesOrderSummary,
+    SkipUnreadable,
 )
 from blingsync.bling.retry import RetryPolicy
 from blingsync.bling.secrets import Secret
@@ -63,9 +64,11 @@ class BlingClient(Protocol):
         issued_to: datetime,
         kind: NoteKind = NoteKind.NFE,
         tipo: NoteType = NoteType.SAIDA,
+        skip: SkipUnreadable | None = None,
     ) -> AsyncIterator[NoteSummary]:
         """Every note in `status` emitted in the window (aware datetimes), each once, through
-        every page of every period Bling accepts."""
+        every page of every period, a month at a time (`base.LISTING_SPAN`). With `skip`, a
+        note that cannot be read is reported there instead of ending the listing."""
         ...
 
     async def get_note(self, ref: NoteRef) -> NoteDetail: ...
@@ -80,8 +83,10 @@ class BlingClient(Protocol):
         situation_ids: Sequence[int] = (),
         changed_from: datetime | None = None,
         changed_to: datetime | None = None,
+        skip: SkipUnreadable | None = None,
     ) -> AsyncIterator[SalesOrderSummary]:
-        """Sales orders in any of `situation_ids` (all when empty) altered in the window."""
+        """Sales orders in any of `situation_ids` (all when empty) altered in the window
+        (`changed_to` alone is refused; without `changed_from` every order)."""
         ...
 
     async def get_order(self, ref: OrderRef) -> SalesOrderDetail: ...
@@ -123,7 +128,10 @@ def connect_v3(
 ) -> BlingClient:
     """A v3 client. `http` has the v3 base URL (`…/Api/v3`) and its timeouts set; `tokens`
     manages the account's OAuth tokens; `registry` holds the process's limiter per account and
-    its IP guard, so every client of one account shares one pace."""
+    its IP guard, so every client of one account shares one pace. A `tokens` manager made
+    without a token-call budget gets the registry's IP guard as its budget."""
+    if isinstance(tokens.budget, NoBudget):
+        tokens.budget = registry.ip_guard
     transport = Transport(account, http, BearerAuth(tokens), registry.for_account(account),
                           registry.ip_guard, policy or RetryPolicy(), clock or SystemClock())
     return V3Client(transport)

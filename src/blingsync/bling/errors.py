@@ -54,6 +54,7 @@ __all__ = [
     "InvalidResponse",
     "NeedsApiV3",
     "NotFound",
+    "OutcomeUnknown",
     "PermissionMissing",
     "RateLimited",
     "RatePeriod",
@@ -482,6 +483,26 @@ class BlingUnavailable(BlingError):
             "Bling is not answering right now (it is down, overloaded or unreachable). blingsync "
             "retries on its own; if this lasts more than an hour, check whether Bling itself is "
             "working."
+        )
+
+
+class OutcomeUnknown(BlingUnavailable):
+    """A request that creates something (a POST) went out and no usable answer came back (a
+    timeout after sending, a dropped connection, a 5xx, a garbled body): Bling may or may not
+    have carried it out.
+
+    Not retriable as is: sending it again could create a duplicate. The caller must first look
+    whether the thing exists (e.g. read the order's logistics objects) and create it only if
+    not. The user need do nothing.
+    """
+
+    code = "outcome_unknown"
+    retriable = False
+
+    def _default_user_message(self) -> str:
+        return (
+            "Bling did not confirm a change blingsync sent, and may or may not have made it. "
+            "blingsync checks before trying again, so nothing is duplicated; nothing to do."
         )
 
 
@@ -986,6 +1007,12 @@ def v2_is_end_of_pages(body: bytes | str | Mapping[str, Any]) -> bool:
     return bool(errors) and all(_is_v2_not_found(e) for e in errors or ())
 
 
+_V2_REFUSAL_PHRASES: Final = ("permiss", "nao autorizad", "sem autorizac", "acesso negado",
+                               "sem acesso")
+"""Words of a v2 refusal for lack of permission (folded: no accents, lower case). Bling's real
+wording is not captured; these cover the ways Portuguese says it."""
+
+
 def _v2_label(erro: _V2Erro) -> str | None:
     """The permission Bling's message names after ":" ("…sem permissão…: Notas Fiscais")."""
     _, colon, after = erro.msg.partition(":")
@@ -1067,7 +1094,7 @@ def _from_v2_errors(errors: list[_V2Erro], answer: _Answer, context: ErrorContex
             period: RatePeriod = "day" if "por dia" in erro.folded else "second"
             return _rate_limited(period, answer, _said(context, erro))
     for erro in errors:
-        if "permiss" in erro.folded:
+        if any(phrase in erro.folded for phrase in _V2_REFUSAL_PHRASES):
             return PermissionMissing(resource=answer.resource, label=_v2_label(erro),
                                      **_said(context, erro))
     said = _said(context, *errors)

@@ -92,9 +92,11 @@ __all__ = [
     "ShapeError",
     "ShipmentVolume",
     "SituationModule",
+    "SkipUnreadable",
     "TokenSet",
     "Tracking",
     "TrackingSituation",
+    "UnreadableRecord",
     "company_from_v3",
     "logistics_object_from_v3",
     "note_detail_from_v3",
@@ -1826,8 +1828,31 @@ def token_set_from_response(payload: object) -> TokenSet:
 # --- lists and envelopes -------------------------------------------------------------------
 
 
-def parse_list(items: object, parse: Callable[[object], T], *, path: str, where: str) -> list[T]:
-    """Parse every item of a JSON array; an error names the item (`data[3].situacao`)."""
+class UnreadableRecord(_Unified):
+    """One record of a listing that could not be read, reported instead of aborting the whole
+    listing: its Bling id when that much was readable, and what was wrong (`ShapeError`'s
+    message: the field path and a safe description of the value)."""
+
+    bling_id: int | None
+    reason: str
+
+
+SkipUnreadable = Callable[[UnreadableRecord], None]
+"""Where a listing reports a record it skips; without one, the first unreadable record raises."""
+
+
+def _id_of(item: object) -> int | None:
+    raw = item.get("id") if isinstance(item, Mapping) else None
+    try:
+        return _id(raw)
+    except (PydanticCustomError, ValueError, TypeError):
+        return None
+
+
+def parse_list(items: object, parse: Callable[[object], T], *, path: str, where: str,
+               skip: SkipUnreadable | None = None) -> list[T]:
+    """Parse every item of a JSON array; an error names the item (`data[3].situacao`). With
+    `skip`, an unreadable item is reported there and left out instead."""
     if not isinstance(items, list):
         raise ShapeError.of_value(where, path, "expected an array", items)
     out: list[T] = []
@@ -1835,7 +1860,10 @@ def parse_list(items: object, parse: Callable[[object], T], *, path: str, where:
         try:
             out.append(parse(item))
         except ShapeError as exc:
-            raise exc.within(f"{path}[{index}]") from None
+            error = exc.within(f"{path}[{index}]")
+            if skip is None:
+                raise error from None
+            skip(UnreadableRecord(bling_id=_id_of(item), reason=str(error)))
     return out
 
 
@@ -1854,12 +1882,15 @@ def parse_v3_object(body: object, parse: Callable[[object], T]) -> T:
         raise exc.within("data") from None
 
 
-def parse_v3_list(body: object, parse: Callable[[object], T]) -> list[T]:
+def parse_v3_list(body: object, parse: Callable[[object], T], *,
+                  skip: SkipUnreadable | None = None) -> list[T]:
     """A v3 list answer `{"data": [...]}`; an empty list is the end of the pages."""
-    return parse_list(_v3_data(body, "v3 response"), parse, path="data", where="v3 response")
+    return parse_list(_v3_data(body, "v3 response"), parse, path="data", where="v3 response",
+                      skip=skip)
 
 
-def parse_v2_list(body: object, plural: str, singular: str, parse: Callable[[object], T]) -> list[T]:
+def parse_v2_list(body: object, plural: str, singular: str, parse: Callable[[object], T], *,
+                  skip: SkipUnreadable | None = None) -> list[T]:
     """A v2 answer `{"retorno": {plural: [{singular: {...}}, ...]}}`.
 
     Check `retorno.erros` first (cod 14 also means "no more pages"): this reads records only.
@@ -1881,5 +1912,8 @@ def parse_v2_list(body: object, plural: str, singular: str, parse: Callable[[obj
         try:
             out.append(parse(wrapper[singular]))
         except ShapeError as exc:
-            raise exc.within(f"{item_path}.{singular}") from None
+            error = exc.within(f"{item_path}.{singular}")
+            if skip is None:
+                raise error from None
+            skip(UnreadableRecord(bling_id=_id_of(wrapper[singular]), reason=str(error)))
     return out

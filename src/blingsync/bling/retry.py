@@ -87,9 +87,10 @@ def should_retry(attempt: int, *, status: int | None = None, error: BaseExceptio
       goes through :meth:`AccountLimiter.stop_until`, after which the retry's ``acquire`` raises
       ``DailyBudgetExhausted`` with the time to resume — so retrying it is harmless and surfaces
       the right error).
-    * A malformed 200 is retried twice at most (`malformed_retries`): a cut body is almost always
-      the connection, not Bling, and one retry usually cures it; a third broken answer in a row
-      means the answer itself is broken, and hammering would not help.
+    * A malformed 200 of an idempotent request is retried twice at most (`malformed_retries`):
+      a cut body is almost always the connection, not Bling, and one retry usually cures it; a
+      third broken answer in a row means the answer itself is broken, and hammering would not
+      help.
     * Never: any other 4xx (400, 401 — the auth layer refreshes and replays itself —, 403, 404,
       408, 409, 410, 422…), 1xx/2xx/3xx, any other exception (a bug of ours is not transient),
       and once `attempt` ≥ `policy.max_attempts`.
@@ -100,7 +101,9 @@ def should_retry(attempt: int, *, status: int | None = None, error: BaseExceptio
     if attempt >= policy.max_attempts:
         return False
     if malformed:
-        return malformed <= policy.malformed_retries
+        # A garbled answer is still an answer: the request reached Bling and may have been
+        # carried out, so a request that creates something is not sent again.
+        return idempotent and malformed <= policy.malformed_retries
     if error is not None:
         from_error = _status_of(error)
         if from_error is not None:

@@ -33,15 +33,17 @@ from blingsync.bling.auth import TokenManager
 from blingsync.bling.errors import (
     AccessTokenRejected,
     BlingError,
+    BlingUnavailable,
     InvalidResponse,
     NotFound,
+    OutcomeUnknown,
     RateLimited,
     from_transport_error,
     from_v2_response,
     from_v3_response,
 )
 from blingsync.bling.limits import AccountLimiter, Clock, IpGuard, Permit, SystemClock
-from blingsync.bling.retry import RetryPolicy, backoff, should_retry
+from blingsync.bling.retry import RetryPolicy, backoff, never_sent, should_retry
 from blingsync.bling.secrets import Secret, redact
 from blingsync.domain import ApiGeneration
 
@@ -65,6 +67,9 @@ class Signature:
     headers: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     handle: Secret | None = None
+
+    def __repr__(self) -> str:  # every value here is a credential
+        return f"Signature(headers={sorted(self.headers)}, params={sorted(self.params)})"
 
 
 class ApiAuth(Protocol):
@@ -229,10 +234,16 @@ class Transport:
             try:
                 response, handle, permit = await self._send(method, url, params, json_body, form,
                                                             signed)
+            except RateLimited as exc:  # from the token endpoint, while signing
+                if exc.period == "ip-block":
+                    self.guard.block(exc.retry_after or 600.0)
+                raise
             except httpx.HTTPError as exc:
                 if should_retry(attempt, error=exc, idempotent=idempotent, policy=self.policy):
                     await self._wait_before_retry(attempt)
                     continue
+                if not idempotent and not never_sent(exc):
+                    raise self._outcome_unknown(method, url, f"{type(exc).__name__}") from None
                 raise from_transport_error(exc, account=self.account, api=self.generation,
                                            secrets=self.auth.secrets()) from None
             status = response.status_code
@@ -250,6 +261,9 @@ class Transport:
                                 idempotent=idempotent, policy=self.policy):
                     await self._wait_before_retry(attempt)
                     continue
+                if not idempotent:
+                    raise self._outcome_unknown(method, url, f"HTTP {status} with a body that is "
+                                                             "not JSON", status=status)
                 raise InvalidResponse(
                     account=self.account, status=status, api=self.generation,
                     excerpt=redact(response.text, *self.auth.secrets())[:200],
@@ -276,8 +290,11 @@ class Transport:
             judged = 429 if isinstance(error, RateLimited) else status
             if should_retry(attempt, status=judged, idempotent=idempotent, policy=self.policy):
                 if not isinstance(error, RateLimited):
-                    await self._wait_before_retry(attempt)
+                    await self._wait_before_retry(
+                        attempt, error.retry_after if isinstance(error, BlingUnavailable) else None)
                 continue
+            if not idempotent and isinstance(error, BlingUnavailable):
+                raise self._outcome_unknown(method, url, f"HTTP {status}", status=status) from None
             raise error
 
     async def _send(
@@ -316,9 +333,20 @@ class Transport:
         elif error.period == "ip-block":
             self.guard.block(error.retry_after or 600.0)
 
-    async def _wait_before_retry(self, attempt: int) -> None:
+    def _outcome_unknown(self, method: str, url: str, what: str, *,
+                         status: int | None = None) -> OutcomeUnknown:
+        return OutcomeUnknown(account=self.account, api=self.generation, status=status,
+                              detail=f"{method} {redact(url)}: {what}",
+                              secrets=self.auth.secrets())
+
+    async def _wait_before_retry(self, attempt: int, retry_after: float | None = None) -> None:
+        """Capped, jittered backoff; at least what Bling asked for in `Retry-After` (capped by
+        the policy's longest wait: the attempts stay bounded in time)."""
         self.stats.retries += 1
-        await self.clock.sleep(backoff(attempt, self.policy))
+        wait = backoff(attempt, self.policy)
+        if retry_after:
+            wait = max(wait, min(retry_after, self.policy.max_delay))
+        await self.clock.sleep(wait)
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from blingsync.bling.base import AccountClient, periods
+from blingsync.bling.base import LISTING_SPAN, AccountClient, periods
 from blingsync.bling.errors import (
     V2_PERMISSION_LABELS,
     InvalidRequest,
@@ -41,6 +41,7 @@ from blingsync.bling.models import (
     PermissionCheck,
     SalesOrderDetail,
     SalesOrderSummary,
+    SkipUnreadable,
     note_from_v2,
     order_from_v2,
     order_situation_from_v2,
@@ -85,6 +86,7 @@ class V2Client(AccountClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._links: OrderedDict[int, Secret] = OrderedDict()
+        self._situations: list[OrderSituation] | None = None
 
     def _remember(self, note: NoteDetail) -> None:
         if note.xml_url is None:
@@ -95,13 +97,14 @@ class V2Client(AccountClient):
             self._links.popitem(last=False)
 
     def _records(self, what: str, body: Any, plurals: Sequence[tuple[str, str]],
-                 parse: Callable[[object], T]) -> list[T]:
+                 parse: Callable[[object], T], skip: SkipUnreadable | None = None) -> list[T]:
         """The records of a `retorno`, under the first of `plurals` present (NFC-e listings
         come back under `notasfiscais`, as observed, or `nfces`, as one SDK expects)."""
         retorno = body.get("retorno") if isinstance(body, dict) else None
         plural, singular = next(
             ((p, s) for p, s in plurals if isinstance(retorno, dict) and p in retorno), plurals[0])
-        return self._parse(what, lambda b: parse_v2_list(b, plural, singular, parse), body)
+        return self._parse(what, lambda b: parse_v2_list(b, plural, singular, parse, skip=skip),
+                           body)
 
     async def _pages(self, stem: str, resource: str,
                      filters: dict[str, str | int | None]) -> AsyncIterator[Any]:
@@ -131,26 +134,29 @@ class V2Client(AccountClient):
         issued_to: datetime,
         kind: NoteKind = NoteKind.NFE,
         tipo: NoteType = NoteType.SAIDA,
+        skip: SkipUnreadable | None = None,
     ) -> AsyncIterator[NoteSummary]:
         """Every note in `status` emitted in the window, each once (v2 code 7 for Emitida
-        DANFE: the codes are translated by `domain.v2_code`, never passed through)."""
+        DANFE: the codes are translated by `domain.v2_code`, never passed through), each period
+        read to its end before it is handed out (see `base.LISTING_SPAN`)."""
         stem, single = _note_paths(kind)
         seen: set[int] = set()
-        for start, end in periods(issued_from, issued_to):
+        for start, end in periods(issued_from, issued_to, span=LISTING_SPAN):
             filters: dict[str, str | int | None] = {
                 "dataEmissao": v2_range(start, end),
                 "situacao": int(v2_code(status)),
                 "tipo": ("S" if tipo == NoteType.SAIDA else "E") if kind == NoteKind.NFE else None,
             }
+            period: list[NoteDetail] = []
             async for body in self._pages(stem, kind.value, filters):
-                notes = self._records(f"GET {stem}", body,
-                                      (("notasfiscais", "notafiscal"), (stem, single)),
-                                      lambda p: note_from_v2(p, kind=kind))
-                for note in notes:
-                    self._remember(note)
-                    if note.summary.bling_id not in seen:
-                        seen.add(note.summary.bling_id)
-                        yield note.summary
+                period += self._records(f"GET {stem}", body,
+                                        (("notasfiscais", "notafiscal"), (stem, single)),
+                                        lambda p: note_from_v2(p, kind=kind), skip)
+            for note in period:
+                self._remember(note)
+                if note.summary.bling_id not in seen:
+                    seen.add(note.summary.bling_id)
+                    yield note.summary
 
     async def get_note(self, ref: NoteRef) -> NoteDetail:
         if ref.numero is None or ref.serie is None:
@@ -193,30 +199,50 @@ class V2Client(AccountClient):
         situation_ids: Sequence[int] = (),
         changed_from: datetime | None = None,
         changed_to: datetime | None = None,
+        skip: SkipUnreadable | None = None,
     ) -> AsyncIterator[SalesOrderSummary]:
-        """Orders in any of `situation_ids` altered in the window, each once. v2 filters one
-        situation at a time (`idSituacao[N]`), so several are listed one after the other."""
+        """Orders in any of `situation_ids` altered in the window, each once, each period read
+        to its end before it is handed out. v2 filters one situation at a time
+        (`idSituacao[N]`), so several are listed one after the other. v2 names an order's
+        situation only; its id is filled in from the account's situations (one request, once
+        per client), so summaries compare with v3's."""
         if changed_from is None and changed_to is not None:
-            raise ValueError("API v2 filters alteration dates as a range: give changed_from too")
+            raise ValueError("an alteration window needs its start (changed_from)")
         windows: list[tuple[datetime, datetime] | None] = (
-            list(periods(changed_from, changed_to or datetime.now(BRASILIA)))
+            list(periods(changed_from, changed_to or datetime.now(BRASILIA), span=LISTING_SPAN))
             if changed_from is not None else [None]
         )
-        seen: set[int] = set()
         situations: list[int | None] = [int(s) for s in situation_ids] or [None]
+        seen: set[int] = set()
         for situation in situations:
             for window in windows:
                 filters: dict[str, str | int | None] = {
                     "dataAlteracao": v2_range(*window) if window is not None else None,
                     "idSituacao": situation,
                 }
+                period: list[SalesOrderDetail] = []
                 async for body in self._pages("pedidos", "pedidos_vendas", filters):
-                    orders = self._records("GET pedidos", body, (("pedidos", "pedido"),),
-                                           order_from_v2)
-                    for order in orders:
-                        if order.summary.numero not in seen:
-                            seen.add(order.summary.numero)
-                            yield order.summary
+                    period += self._records("GET pedidos", body, (("pedidos", "pedido"),),
+                                            order_from_v2, skip)
+                for order in period:
+                    if order.summary.numero not in seen:
+                        seen.add(order.summary.numero)
+                        yield await self._with_situation_id(order.summary, situation)
+
+    async def _with_situation_id(self, order: SalesOrderSummary,
+                                 known: int | None) -> SalesOrderSummary:
+        if order.situacao.id is not None:
+            return order
+        situation_id = known
+        if situation_id is None and order.situacao.name is not None:
+            if self._situations is None:
+                self._situations = await self.order_situations()
+            situation_id = next((s.id for s in self._situations
+                                 if s.nome.casefold() == order.situacao.name.casefold()), None)
+        if situation_id is None:
+            return order
+        return order.model_copy(update={
+            "situacao": order.situacao.model_copy(update={"id": situation_id})})
 
     def _order_numero(self, ref: OrderRef) -> int:
         if ref.numero is None:
@@ -233,7 +259,8 @@ class V2Client(AccountClient):
         if not orders:
             raise NotFound(account=self.account, api=self.generation, resource="pedidos_vendas",
                            detail=f"no sales order número {ref.numero}")
-        return orders[0]
+        summary = await self._with_situation_id(orders[0].summary, None)
+        return orders[0].model_copy(update={"summary": summary})
 
     async def change_order_situation(self, ref: OrderRef, situation_id: int) -> None:
         """`PUT pedido/{numero}/json/` with `xml=<pedido><idSituacao>…</idSituacao></pedido>`
@@ -285,8 +312,13 @@ class V2Client(AccountClient):
                 else:
                     await self.transport.request_json(method, path, resource=resource,
                                                       form=values)
-            except (NotFound, InvalidRequest):
+            except NotFound:
                 pass  # answered past the permission check: access is there
+            except InvalidRequest:
+                if method == "GET":
+                    raise  # our probe is wrong: say so rather than guess
+                # The PUT on order 0 may be refused as invalid rather than "not found": that
+                # too is an answer from past the permission check.
             except PermissionMissing:
                 granted = False
             out.append(PermissionCheck(resource=resource, label=V2_PERMISSION_LABELS[resource],

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from blingsync.bling.base import PAGE_SIZE, AccountClient, periods
+from blingsync.bling.base import LISTING_SPAN, PAGE_SIZE, AccountClient, periods
 from blingsync.bling.errors import V3_SCOPE_LABELS, InvalidResponse, NotFound, PermissionMissing
 from blingsync.bling.models import (
     CompanyInfo,
@@ -24,6 +24,7 @@ from blingsync.bling.models import (
     PermissionCheck,
     SalesOrderDetail,
     SalesOrderSummary,
+    SkipUnreadable,
     company_from_v3,
     logistics_object_from_v3,
     note_detail_from_v3,
@@ -102,13 +103,16 @@ class V3Client(AccountClient):
         issued_to: datetime,
         kind: NoteKind = NoteKind.NFE,
         tipo: NoteType = NoteType.SAIDA,
+        skip: SkipUnreadable | None = None,
     ) -> AsyncIterator[NoteSummary]:
-        """Every note in `status` emitted in the window, each once, oldest period first.
-        Pages shift while notes change, so a note already yielded in this pass is skipped."""
-        path = "/nfe" if kind == NoteKind.NFE else "/nfce"
-        resource = kind.value
+        """Every note in `status` emitted in the window, each once, oldest period first, each
+        period read to its end before it is handed out (see `base.LISTING_SPAN`). With `skip`,
+        a note that cannot be read is reported there instead of ending the listing."""
+        if kind == NoteKind.NFE and status is InvoiceStatus.CONTINGENCY:
+            raise ValueError("Contingência is a situation of NFC-e only; NF-e have no such filter")
+        path = f"/{kind.value}"
         seen: set[int] = set()
-        for start, end in periods(issued_from, issued_to):
+        for start, end in periods(issued_from, issued_to, span=LISTING_SPAN):
             params: dict[str, Any] = {
                 "situacao": int(v3_code(status)),
                 "dataEmissaoInicial": v3_datetime(start),
@@ -117,16 +121,14 @@ class V3Client(AccountClient):
             }
             if kind == NoteKind.NFE:
                 params["tipo"] = "1" if tipo == NoteType.SAIDA else "0"
-            async for body in self._pages(path, resource, params):
-                notes = self._parse(
-                    f"GET {path}",
-                    lambda b: parse_v3_list(b, lambda item: note_summary_from_v3(item, kind=kind)),
-                    body,
-                )
-                for note in notes:
-                    if note.bling_id not in seen:
-                        seen.add(note.bling_id)
-                        yield note
+            period: list[NoteSummary] = []
+            async for body in self._pages(path, kind.value, params):
+                period += self._parse(f"GET {path}", lambda b: parse_v3_list(
+                    b, lambda item: note_summary_from_v3(item, kind=kind), skip=skip), body)
+            for note in period:
+                if note.bling_id not in seen:
+                    seen.add(note.bling_id)
+                    yield note
 
     async def get_note(self, ref: NoteRef) -> NoteDetail:
         if ref.bling_id is None:
@@ -140,18 +142,26 @@ class V3Client(AccountClient):
         """Through the detail's signed link when a detail is given (no bearer token needed);
         through `GET /nfe/documento/{chave}?formato=xml` otherwise, or when the link has
         expired. NFC-e alike (the document route is by chave)."""
+        chave = note.summary.chave if isinstance(note, NoteDetail) else note.chave
+        if not isinstance(note, NoteDetail) and chave is None:
+            # A reference by id only, or a webhook's summary (no chave in it): ask the note.
+            ref = note.ref if isinstance(note, NoteSummary) else note
+            if ref.bling_id is None:
+                raise ValueError("the note has neither a Bling id nor an access key (chave)")
+            note = await self.get_note(ref)
+            chave = note.summary.chave
         if isinstance(note, NoteDetail) and note.xml_url is not None:
             try:
                 return await self.transport.fetch(note.xml_url.reveal(), resource=_kind_of(note).value)
             except NotFound:
-                if note.summary.chave is None:
+                if chave is None:
                     raise
-        chave = note.summary.chave if isinstance(note, NoteDetail) else note.chave
         if chave is None:
             raise ValueError("the note has no access key (chave) yet: it has not been authorised")
         path = f"/nfe/documento/{chave}"
+        # The document route is NF-e's (its scope), for NFC-e keys too.
         body = await self.transport.request_json(
-            "GET", path, resource=_kind_of(note).value, params={"formato": "xml"})
+            "GET", path, resource="nfe", params={"formato": "xml"})
         documents = self._parse(f"GET {path}", lambda b: parse_v3_list(b, note_document_from_v3),
                                 body)
         if not documents:
@@ -165,28 +175,32 @@ class V3Client(AccountClient):
         situation_ids: Sequence[int] = (),
         changed_from: datetime | None = None,
         changed_to: datetime | None = None,
+        skip: SkipUnreadable | None = None,
     ) -> AsyncIterator[SalesOrderSummary]:
-        """Orders in any of `situation_ids` altered in the window, each once."""
-        windows: list[tuple[datetime | None, datetime | None]]
-        if changed_from is not None:
-            windows = list(periods(changed_from, changed_to or datetime.now(BRASILIA)))
-        else:
-            windows = [(None, changed_to)]
+        """Orders in any of `situation_ids` altered in the window (all orders without one),
+        each once, each period read to its end before it is handed out."""
+        if changed_from is None and changed_to is not None:
+            raise ValueError("an alteration window needs its start (changed_from)")
+        windows: list[tuple[datetime | None, datetime | None]] = (
+            list(periods(changed_from, changed_to or datetime.now(BRASILIA), span=LISTING_SPAN))
+            if changed_from is not None else [(None, None)]
+        )
         seen: set[int | None] = set()
         for start, end in windows:
             params: dict[str, Any] = {"limite": PAGE_SIZE}
             if situation_ids:
                 params["idsSituacoes[]"] = [int(s) for s in situation_ids]
-            if start is not None:
+            if start is not None and end is not None:
                 params["dataAlteracaoInicial"] = v3_datetime(start)
-            if end is not None:
                 params["dataAlteracaoFinal"] = v3_datetime(end)
+            period: list[SalesOrderSummary] = []
             async for body in self._pages("/pedidos/vendas", "pedidos_vendas", params):
-                for order in self._parse("GET /pedidos/vendas",
-                                         lambda b: parse_v3_list(b, order_from_v3_list), body):
-                    if order.bling_id not in seen:
-                        seen.add(order.bling_id)
-                        yield order
+                period += self._parse("GET /pedidos/vendas", lambda b: parse_v3_list(
+                    b, order_from_v3_list, skip=skip), body)
+            for order in period:
+                if order.bling_id not in seen:
+                    seen.add(order.bling_id)
+                    yield order
 
     def _order_id(self, ref: OrderRef) -> int:
         if ref.bling_id is None:
