@@ -1,4 +1,8 @@
-"""The v3 client at Bling's own speed limit, against the simulator with Bling's real limits.
+"""The v3 (or v2) client at Bling's own speed limit, against the simulator with Bling's real limits.
+
+`--api v3` (the default) connects each account through OAuth2 (`connect_v3`, base `/Api/v3`);
+`--api v2` with the account's API user's key (`connect_v2`, base `/Api/v2`). Both generations
+share the account's 3 requests/s, so the figures and the bar are the same.
 
 Part 1, one account: list every Emitida DANFE NF-e and fetch each note's XML (and, with
 `--detail`, its JSON detail too) for `--notes` notes. Prints the requests made per note, the 429s
@@ -11,6 +15,7 @@ its own 3 requests/s (ratio per account) with no 429.
     .venv/bin/python bench/client_throughput.py                       # 1,000 notes: ~6 min
     .venv/bin/python bench/client_throughput.py --notes 120 --parallel-notes 45   # ~1 min
     .venv/bin/python bench/client_throughput.py --faults '5xx=0.1,timeout=0.05,hang=2s,429=0.02'
+    .venv/bin/python bench/client_throughput.py --api v2 --notes 120 --parallel-notes 45
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 import httpx
 
 from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
-from blingsync.bling.client import connect_v3
+from blingsync.bling.client import BlingClient, connect_v2, connect_v3
 from blingsync.bling.limits import LimiterRegistry, minimum_duration
 from blingsync.bling.models import NoteSummary
 from blingsync.bling.retry import RetryPolicy
@@ -64,20 +69,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_account(base: str, account: dict[str, Any], registry: LimiterRegistry,
-                      notes_wanted: int, detail: bool, http_timeout: httpx.Timeout,
-                      faults: str = "") -> Result:
-    creds = account["clients"][0]
+async def connect(base: str, account: dict[str, Any], registry: LimiterRegistry,
+                  http_timeout: httpx.Timeout, api: str) -> tuple[BlingClient, httpx.AsyncClient]:
+    """The account's client for API `api` ("v3": OAuth2; "v2": its API user's key) and the
+    HTTP client under it (the caller closes it)."""
     key = str(account["id"])
-    http = httpx.AsyncClient(base_url=f"{base}/Api/v3", timeout=http_timeout)
+    policy = RetryPolicy(max_attempts=8)
+    http = httpx.AsyncClient(base_url=f"{base}/Api/{api}", timeout=http_timeout)
+    if api == "v2":
+        users = account["api_keys"]
+        if not users:
+            raise SystemExit(f"account {account['id']} has no API user for v2")
+        return connect_v2(key, Secret(users[0]["apikey"]), http, registry, policy=policy), http
+    creds = account["clients"][0]
     app = OAuthApp(creds["client_id"], Secret(creds["client_secret"]), f"{base}/Api/v3")
     tokens = TokenManager(key, app, MemoryTokenStore(), http, budget=registry.ip_guard)
     # A fresh code (they live 60 s), as the brand's browser would bring back from Bling.
     code = (await http.post(f"{base}/_sim/accounts/{account['id']}/code")).json()["code"]
     await tokens.exchange_code(code)
+    return connect_v3(key, tokens, http, registry, policy=policy), http
+
+
+async def run_account(base: str, account: dict[str, Any], registry: LimiterRegistry,
+                      notes_wanted: int, detail: bool, http_timeout: httpx.Timeout,
+                      faults: str = "", api: str = "v3") -> Result:
+    client, http = await connect(base, account, registry, http_timeout, api)
     if faults:  # after connecting: a token exchange is not retried (a code is single-use)
         (await http.put(f"{base}/_sim/faults", json={"spec": faults})).raise_for_status()
-    client = connect_v3(key, tokens, http, registry, policy=RetryPolicy(max_attempts=8))
     started = time.monotonic()
     seen: list[int] = []
     listed: list[NoteSummary] = []
@@ -115,18 +133,22 @@ async def measure(base: str, args: argparse.Namespace) -> None:
     async with httpx.AsyncClient(base_url=base) as http:
         accounts = (await http.get("/_sim/accounts")).json()["accounts"]
     first = await run_account(base, accounts[0], LimiterRegistry(), args.notes, args.detail,
-                              timeout, args.faults)
-    _report(f"one account, {args.notes} Emitida DANFE notes, "
+                              timeout, args.faults, args.api)
+    _report(f"API {args.api}, one account, {args.notes} Emitida DANFE notes, "
             f"{'detail + XML' if args.detail else 'XML'} per note"
             f"{', faults ' + args.faults if args.faults else ''}:", [first])
+    if args.faults:  # `--faults` is for part 1 only: part 2 measures pacing, without faults
+        async with httpx.AsyncClient(base_url=base) as http:
+            (await http.put("/_sim/faults", json={"spec": ""})).raise_for_status()
     if args.accounts > 1:
         registry = LimiterRegistry()  # one process: one IP guard, a limiter per account
         started = time.monotonic()
         results = await asyncio.gather(*(
-            run_account(base, a, registry, args.parallel_notes, args.detail, timeout)
+            run_account(base, a, registry, args.parallel_notes, args.detail, timeout,
+                        api=args.api)
             for a in accounts[1 : args.accounts + 1]
         ))
-        _report(f"{len(results)} accounts in parallel ({time.monotonic() - started:.1f} s "
+        _report(f"API {args.api}, {len(results)} accounts in parallel ({time.monotonic() - started:.1f} s "
                 "wall clock), each paced on its own 3 req/s:", list(results))
     print("ratio = elapsed ÷ the minimum that 3 requests/s allows for the calls made "
           "((requests − 1) // 3 seconds); bar: ≤ 1.05 with 0 × 429.")
@@ -134,6 +156,8 @@ async def measure(base: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--api", choices=("v3", "v2"), default="v3",
+                        help="v3: OAuth2 (connect_v3); v2: the account's API key (connect_v2)")
     parser.add_argument("--notes", type=int, default=1000)
     parser.add_argument("--accounts", type=int, default=10, help="parallel accounts in part 2")
     parser.add_argument("--parallel-notes", type=int, default=60)
