@@ -164,13 +164,15 @@ class UnknownStatus(ValueError):
     """A situation code or text this version of blingsync does not know."""
 
 
-def _fold(text: str) -> str:
+def fold_text(text: str) -> str:
+    """Lower case, no accents, hyphens and runs of spaces as one space: how names Bling writes
+    in several ways ("Emitida DANFE", "Situação"/"Situacao") are compared."""
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(plain.replace("-", " ").lower().split())
 
 
-_FOLDED_V2_TEXTS = {_fold(text): status for text, status in V2_TEXTS.items()}
+_FOLDED_V2_TEXTS = {fold_text(text): status for text, status in V2_TEXTS.items()}
 
 
 def status_from_v3(code: int) -> InvoiceStatus:
@@ -188,7 +190,7 @@ def status_from_v2_code(code: int) -> InvoiceStatus:
 
 
 def status_from_v2_text(text: str) -> InvoiceStatus:
-    status = _FOLDED_V2_TEXTS.get(_fold(text))
+    status = _FOLDED_V2_TEXTS.get(fold_text(text))
     if status is None:
         raise UnknownStatus(f"unknown v2 situacao text {text!r}")
     return status

@@ -3,7 +3,7 @@ payload that cannot be read into `InvalidResponse`, and cutting windows into per
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -84,3 +84,22 @@ class AccountClient:
         except ShapeError as exc:
             raise InvalidResponse(account=self.account, api=self.generation,
                                   detail=f"{what}: {exc}") from None
+
+    async def _paged(self, what: str, fetch: Callable[[int], Awaitable[Any]],
+                     is_end: Callable[[Any], bool], ignored: str) -> AsyncIterator[Any]:
+        """Each page's body (`fetch(page)`, from 1) until `is_end` says the pages are over. A
+        page answered exactly like the one before means the server ignored the page number
+        (`ignored` names it): `InvalidResponse`, not an endless loop."""
+        page = 1
+        previous: Any = None
+        while True:
+            body = await fetch(page)
+            if is_end(body):
+                return
+            if body == previous:
+                raise InvalidResponse(account=self.account, api=self.generation,
+                                      detail=f"GET {what} answered page {page} like page "
+                                             f"{page - 1}: Bling ignored {ignored}")
+            yield body
+            previous = body
+            page += 1

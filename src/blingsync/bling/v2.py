@@ -22,7 +22,6 @@ from blingsync.bling.base import LISTING_SPAN, AccountClient, periods
 from blingsync.bling.errors import (
     V2_PERMISSION_LABELS,
     InvalidRequest,
-    InvalidResponse,
     NeedsApiV3,
     NotFound,
     PermissionMissing,
@@ -106,25 +105,17 @@ class V2Client(AccountClient):
         return self._parse(what, lambda b: parse_v2_list(b, plural, singular, parse, skip=skip),
                            body)
 
-    async def _pages(self, stem: str, resource: str,
-                     filters: dict[str, str | int | None]) -> AsyncIterator[Any]:
+    def _pages(self, stem: str, resource: str,
+               filters: dict[str, str | int | None]) -> AsyncIterator[Any]:
         """Each page's body until cod 14 ("nothing found"). A short page is not taken as the
         end: continuing costs one request per listing and cannot lose a record."""
-        page = 1
-        previous: Any = None
         params = {"filters": v2_filters(filters)} if any(v is not None for v in filters.values()) else {}
-        while True:
-            path = f"{stem}/page={page}/json/"
-            body = await self.transport.request_json("GET", path, resource=resource, params=params)
-            if v2_is_end_of_pages(body):
-                return
-            if body == previous:
-                raise InvalidResponse(account=self.account, api=self.generation,
-                                      detail=f"GET {stem} answered page {page} like page "
-                                             f"{page - 1}: Bling ignored the page number")
-            yield body
-            previous = body
-            page += 1
+
+        async def fetch(page: int) -> Any:
+            return await self.transport.request_json(
+                "GET", f"{stem}/page={page}/json/", resource=resource, params=params)
+
+        return self._paged(stem, fetch, v2_is_end_of_pages, "the page number")
 
     async def iter_notes(
         self,

@@ -4,7 +4,6 @@ sales orders, their situations, logistics objects and the company's basic data."
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,7 +42,7 @@ from blingsync.bling.writes import (
     logistics_update_body,
     v3_datetime,
 )
-from blingsync.domain import BRASILIA, InvoiceStatus, v3_code
+from blingsync.domain import BRASILIA, InvoiceStatus, fold_text, v3_code
 
 __all__ = ["PAGE_SIZE", "PERMISSION_PROBES", "V3Client", "periods"]
 
@@ -63,10 +62,6 @@ SALES_MODULE_NAME = "vendas"
 differs per account)."""
 
 
-def _folded(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().strip().lower()
-
-
 def _kind_of(note: NoteRef | NoteSummary | NoteDetail) -> NoteKind:
     summary = note.summary if isinstance(note, NoteDetail) else note
     return summary.kind
@@ -77,23 +72,16 @@ class V3Client(AccountClient):
 
     _sales_module_id: int | None = None
 
-    async def _pages(self, path: str, resource: str, params: dict[str, Any]) -> AsyncIterator[Any]:
+    def _pages(self, path: str, resource: str, params: dict[str, Any]) -> AsyncIterator[Any]:
         """Each page's body until the empty one (a short page is not the end: `limite` is
         capped by Bling and may shrink)."""
-        page = 1
-        previous: Any = None
-        while True:
-            body = await self.transport.request_json(
+
+        async def fetch(page: int) -> Any:
+            return await self.transport.request_json(
                 "GET", path, resource=resource, params={**params, "pagina": page})
-            if isinstance(body, dict) and body.get("data") == []:
-                return
-            if body == previous:
-                raise InvalidResponse(account=self.account, api=self.generation,
-                                      detail=f"GET {path} answered page {page} like page "
-                                             f"{page - 1}: Bling ignored `pagina`")
-            yield body
-            previous = body
-            page += 1
+
+        return self._paged(path, fetch, lambda body: isinstance(body, dict)
+                           and body.get("data") == [], "`pagina`")
 
     async def iter_notes(
         self,
@@ -225,7 +213,7 @@ class V3Client(AccountClient):
                                                      resource="situacoes")
             modules = self._parse("GET /situacoes/modulos",
                                   lambda b: parse_v3_list(b, situation_module_from_v3), body)
-            found = [m for m in modules if _folded(m.nome) == SALES_MODULE_NAME]
+            found = [m for m in modules if fold_text(m.nome) == SALES_MODULE_NAME]
             if not found:
                 raise InvalidResponse(account=self.account, api=self.generation,
                                       detail="GET /situacoes/modulos lists no “Vendas” module")
