@@ -35,7 +35,7 @@ async def _client(sim: Simulator) -> tuple[V3Client, Bling]:
                                          base_url="http://bling.test"))
     client = bling.company().clients[0]
     app = OAuthApp(client.client_id, Secret(client.client_secret), "http://bling.test/Api/v3")
-    # A wider margin than production's 15 ms: the simulator shares this test's event loop, so a
+    # A wider margin than production's 30 ms: the simulator shares this test's event loop, so a
     # busy CI machine can delay one arrival by more than that (production widens its margin
     # itself after such a 429; this test asserts none at all).
     registry = LimiterRegistry(settings=LimiterSettings(margin=0.05))

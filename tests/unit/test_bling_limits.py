@@ -124,7 +124,7 @@ async def test_thirty_sequential_acquires_take_the_minimum_plus_margins() -> Non
             sends.append(clock.monotonic())
     total = sends[-1] - sends[0]
     minimum = minimum_duration(30)
-    assert total == pytest.approx(minimum * (1 + MARGIN))  # 9 windows of 1.015 s = 9.135 s
+    assert total == pytest.approx(minimum * (1 + MARGIN))  # 9 windows of 1.030 s = 9.27 s
     assert total <= 1.05 * minimum
     assert max_in_window(sends, 1.0) == 3
     assert refusals(sends) == 0
@@ -140,8 +140,8 @@ async def test_sequential_with_steady_latency_costs_no_extra_spacing() -> None:
             sends.append(clock.monotonic())
             await clock.sleep(0.040)  # every round trip 40 ms
     total = sends[-1] - sends[0]
-    # 9 windows of 1.015 s, then the last two of the group follow the 10th after one round trip each
-    assert total == pytest.approx(9 * 1.015 + 2 * 0.040)
+    # 9 windows of 1 s + margin, then the last two of the group follow the 10th after one round trip each
+    assert total == pytest.approx(9 * (1 + MARGIN) + 2 * 0.040)
     assert total <= 1.05 * minimum_duration(30)
     assert refusals(sends) == 0
 
@@ -216,11 +216,11 @@ async def _injected_latency_run(settings: LimiterSettings, seed: int, calls: int
 
 
 async def test_margin_widens_itself_after_a_429_of_its_own_making() -> None:
-    """Injected latency spread (60 ms) beyond the 15 ms margin: a couple of 429s, then none."""
+    """Injected latency spread (60 ms) beyond the 30 ms margin: a couple of 429s, then none."""
     limiter, bling, total = await _injected_latency_run(LimiterSettings(), seed=5)
     assert 1 <= len(bling.refused) <= 3
     assert max(bling.refused) - 1000.0 < 10.0  # all in the first seconds, then never again
-    assert limiter.margin == pytest.approx(0.09)  # 15 → 40 → 90 ms
+    assert limiter.margin == pytest.approx(0.07)  # 30 → 70 ms
     assert total <= 1.15 * minimum_duration(200)
 
 
@@ -238,15 +238,15 @@ async def test_a_429_after_a_pause_or_off_the_edge_does_not_widen_the_margin() -
     first = await limiter.acquire()
     assert not first.paced  # nothing in the window: Bling refusing it is not our pacing
     limiter.pause(1.0, refused=first)
-    assert limiter.margin == 0.015
+    assert limiter.margin == MARGIN
     after_pause = [await limiter.acquire() for _ in range(3)]
     assert not any(p.paced for p in after_pause)
     edge = await limiter.acquire()
     assert edge.paced
     limiter.pause(1.0, refused=edge)
-    assert limiter.margin == pytest.approx(0.040)
+    assert limiter.margin == pytest.approx(2 * MARGIN + 0.010)
     clock.advance(600.1)  # margin_memory
-    assert limiter.margin == 0.015
+    assert limiter.margin == MARGIN
     for _ in range(5):
         limiter.pause(1.0, refused=edge)
     assert limiter.margin == 0.25  # max_margin
@@ -400,7 +400,7 @@ async def test_daily_budget_keeps_headroom_and_resets_at_brasilia_midnight() -> 
     error = caught.value
     assert error.resume_at == datetime(2026, 11, 21, tzinfo=BRASILIA)
     assert (error.used, error.limit, error.headroom, error.by_bling) == (7, 10, 3, False)
-    assert clock.time() == pytest.approx(error.resume_at.timestamp() - 10 + 2 * 1.015)  # paced
+    assert clock.time() == pytest.approx(error.resume_at.timestamp() - 10 + 2 * (1 + MARGIN))  # paced
     assert error.retry_after == pytest.approx(error.resume_at.timestamp() - clock.time())
     assert "7 of its 10 daily" in error.user_message
     assert "00:00 Brasília time on 2026-11-21" in error.user_message
@@ -539,8 +539,8 @@ async def test_registry_shares_one_limiter_per_account_and_one_ip_guard() -> Non
     t0 = clock.monotonic()
     await asyncio.gather(client("a", "cnpj-a"), client("a", "cnpj-a"), client("b", "cnpj-b"))
     assert max_in_window(sends["a"], 1.0) == 3  # the two clients of a shared 3 req/s
-    assert max(sends["a"]) - t0 == pytest.approx(3 * 1.015)  # 12 calls: minimum 3 s
-    assert max(sends["b"]) - t0 == pytest.approx(1.015)  # b kept its own 3 req/s
+    assert max(sends["a"]) - t0 == pytest.approx(3 * (1 + MARGIN))  # 12 calls: minimum 3 s
+    assert max(sends["b"]) - t0 == pytest.approx(1 + MARGIN)  # b kept its own 3 req/s
 
 
 def test_registry_accepts_its_parts() -> None:
