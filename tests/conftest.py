@@ -101,3 +101,10 @@ async def bling(sim: Simulator) -> AsyncIterator[Bling]:
         transport=httpx.ASGITransport(app=sim.app), base_url="http://bling.test"
     ) as http:
         yield Bling(sim, http)
+
+
+# Database fixtures for every test directory: `db_url` runs a test on SQLite and on PostgreSQL
+# (when reachable; skipped with the reason otherwise), `pg_url` on PostgreSQL only.
+from tests.integration.store_fixtures import db_url, pg_url  # noqa: E402
+
+__all__ = ["ANCHOR", "Bling", "basic", "db_url", "make_sim", "pg_url"]

@@ -1,7 +1,8 @@
-"""`blingsync demo`: the embedded default. Starts the Bling simulator in-process, connects to
-each demo brand the way a real brand connects (OAuth2 authorization code), and pages through
-every NF-e in Emitida DANFE. Without `--once` the simulated brands keep selling, and new
-Emitida DANFE notes are shown as they appear.
+"""`blingsync demo`: the embedded default. Starts the Bling simulator in-process, connects each
+demo brand the way a real brand connects (OAuth2 authorization code, through `accounts add`'s
+own path), imports every Emitida DANFE note into a SQLite database in the demo's data directory,
+and prints what was imported beside the simulator's own counts. Without `--once` the simulated
+brands keep selling (new notes, DANFEs printed, cancellations) and the demo keeps importing.
 
 This is the one production module allowed to import the simulator: the demo runs on it.
 """
@@ -10,63 +11,75 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from blingsync.bling.auth import MemoryTokenStore, OAuthApp, TokenManager
-from blingsync.bling.client import BlingClient, connect_v3
-from blingsync.bling.limits import LimiterRegistry
-from blingsync.bling.models import NoteSummary
 from blingsync.bling.retry import DEFAULT_TIMEOUT
-from blingsync.bling.secrets import Secret
+from blingsync.config import Settings
 from blingsync.domain import BRASILIA as BRT
-from blingsync.domain import InvoiceStatus
+from blingsync.domain import OrderStatus
+from blingsync.service import Service, SyncOutcome
+from blingsync.store.records import Account, AccountSettings
+from blingsync.sync.importer import Progress as ImportProgress
+
+if TYPE_CHECKING:
+    from blingsync.simulator.state import SimState
+
+DEMO_LOOKBACK_DAYS = 120
+"""The simulator's history is 90 days long; the demo's first import reaches all of it."""
 
 
 class DemoError(Exception):
     """The demo could not run; the message says why in plain words."""
 
 
-@dataclass
-class Connection:
-    brand: str
-    client: BlingClient
-    tokens: TokenManager
+@dataclass(frozen=True)
+class Truth:
+    """What the simulator itself says one brand has: the figures the import must match."""
+
+    danfe: int  # NF-e, saída, Emitida DANFE, inside the import window
+    canceled: int
+    authorized: int
+    entrada: int
 
 
-async def connect(
-    http: httpx.AsyncClient, api: httpx.AsyncClient, registry: LimiterRegistry,
-    brand: str, creds: dict[str, Any],
-) -> Connection:
-    """The OAuth2 authorization-code flow: the brand's browser approves the app (the
-    simulator approves at once), then our server exchanges the code through the client."""
-    state = f"demo-{creds['client_id'][:8]}"
+def simulator_truth(state: SimState, company_id: int, since: datetime) -> Truth:
+    from blingsync.simulator.model import Modelo, NfeSituacao
+
+    company = next(c for c in state.world.companies if c.id == company_id)
+    notes = [n for n in company.notes.values() if n.modelo == Modelo.NFE and n.emitted_at >= since]
+    saida = [n for n in notes if n.tipo == 1]
+    return Truth(
+        danfe=sum(1 for n in saida if n.situacao == NfeSituacao.EMITIDA_DANFE),
+        canceled=sum(1 for n in saida if n.situacao == NfeSituacao.CANCELADA),
+        authorized=sum(1 for n in saida if n.situacao == NfeSituacao.AUTORIZADA),
+        entrada=len(notes) - len(saida),
+    )
+
+
+async def authorization_code(http: httpx.AsyncClient, brand: str, client_id: str) -> str:
+    """The brand's browser approving the app (the simulator approves at once)."""
+    state = f"demo-{client_id[:8]}"
     authorize = await http.get("/Api/v3/oauth/authorize", params={
-        "response_type": "code", "client_id": creds["client_id"], "state": state,
+        "response_type": "code", "client_id": client_id, "state": state,
     })
     if authorize.status_code != 302:
         raise DemoError(f"{brand}: authorisation failed ({authorize.status_code})")
     query = parse_qs(urlsplit(authorize.headers["location"]).query)
     if query.get("state") != [state] or "code" not in query:
         raise DemoError(f"{brand}: authorisation was refused: {query.get('error', ['?'])[0]}")
-    app = OAuthApp(creds["client_id"], Secret(creds["client_secret"]), str(api.base_url))
-    tokens = TokenManager(brand, app, MemoryTokenStore(), api, budget=registry.ip_guard)
-    await tokens.exchange_code(query["code"][0])
-    return Connection(brand, connect_v3(brand, tokens, api, registry), tokens)
-
-
-def danfe_notes(conn: Connection, since: datetime, until: datetime) -> AsyncIterator[NoteSummary]:
-    return conn.client.iter_notes(InvoiceStatus.DANFE_PRINTED, issued_from=since,
-                                  issued_to=until)
+    return query["code"][0]
 
 
 @contextlib.asynccontextmanager
@@ -91,64 +104,103 @@ async def serving(app: Any, host: str, port: int) -> AsyncIterator[str]:
 
 
 async def run(
-    *, host: str, port: int, seed: int, invoices: int, once: bool, console: Console
-) -> None:
+    *, host: str, port: int, seed: int, invoices: int, once: bool, console: Console,
+    data_dir: Path, warn: Callable[[str], None],
+) -> list[SyncOutcome]:
     from blingsync.simulator.app import build
 
     anchor = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
     sim = build(seed=seed, accounts=3, invoices=invoices, anchor=anchor,
                 evolve_every=None if once else 2.0)
+    # The demo's database belongs to this run's simulator only.
+    await asyncio.to_thread(shutil.rmtree, data_dir, ignore_errors=True)
+    settings = replace(Settings.from_env({}), secret_key=None).with_data_dir(data_dir)
     async with serving(sim.app, host, port) as base, httpx.AsyncClient(
         base_url=base, timeout=DEFAULT_TIMEOUT
-    ) as http, httpx.AsyncClient(base_url=f"{base}/Api/v3", timeout=DEFAULT_TIMEOUT) as api:
+    ) as http, Service.open(replace(settings, bling_url=f"{base}/Api/v3",
+                                    bling_v2_url=f"{base}/Api/v2"), warn=warn) as service:
         console.print(f"[bold]Bling simulator[/] running at [cyan]{base}[/] "
                       f"(v3 {base}/Api/v3, v2 {base}/Api/v2, admin {base}/_sim/accounts)")
+        console.print(f"database: [cyan]{data_dir / 'blingsync.db'}[/] — browse it after the demo "
+                      f"with `blingsync --data-dir {data_dir} orders list`")
         accounts = (await http.get("/_sim/accounts")).json()["accounts"]
-        registry = LimiterRegistry()
-        connections = []
-        for account in accounts:
-            conn = await connect(http, api, registry, account["fantasia"], account["clients"][0])
-            connections.append(conn)
-            token = await conn.tokens.access_token()
-            console.print(f"  connected [bold]{conn.brand}[/] through OAuth2 (JWT access token, "
-                          f"{len(token.reveal())} characters)")
-        seen: set[int] = set()
-        table = Table(title="NF-e in Emitida DANFE (ready to ship)")
-        for col in ("brand", "número", "emissão", "destinatário", "UF", "chave"):
-            table.add_column(col)
+        brands: list[tuple[Account, int]] = []
+        for sim_account in accounts:
+            brand, creds = sim_account["fantasia"], sim_account["clients"][0]
+            code = await authorization_code(http, brand, creds["client_id"])
+            new, connected = await service.connect(
+                brand, client_id=creds["client_id"], client_secret=creds["client_secret"], code=code)
+            new = replace(new, settings=AccountSettings(initial_lookback_days=DEMO_LOOKBACK_DAYS))
+            account = await service.add(new, connected)
+            brands.append((account, int(sim_account["id"])))
+            granted = sum(1 for c in connected.permissions if c.granted)
+            console.print(f"  connected [bold]{brand}[/] through OAuth2 (API v3, "
+                          f"{granted}/{len(connected.permissions)} permissions granted)")
         started = time.monotonic()
-        history = anchor - timedelta(days=364)  # the generated history is 90 days long
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("paging /nfe?situacao=6", total=None)
-            for conn in connections:
-                async for note in danfe_notes(conn, history, datetime.now(BRT)):
-                    seen.add(note.bling_id)
-                    progress.advance(task)
-                    if len(table.rows) < 15:
-                        table.add_row(*_row(conn.brand, note))
-        console.print(table)
+        since = datetime.now(BRT) - timedelta(days=DEMO_LOOKBACK_DAYS)
+        outcomes = await _import(service, console, trigger="demo")
         elapsed = time.monotonic() - started
-        console.print(f"[green]{len(seen)} notes in Emitida DANFE[/] across {len(connections)} "
-                      f"brands, listed in {elapsed:.1f} s at ≤ 3 requests/s per brand.")
+        await _final_table(service, sim.state, brands, since, outcomes, console)
+        imported = sum(o.report.counters.created for o in outcomes if o.report)
+        requests = sum(o.report.requests for o in outcomes if o.report)
+        console.print(f"[green]{imported} expedition orders imported[/] from {len(brands)} brands in "
+                      f"{elapsed:.1f} s ({requests} requests to Bling, each brand at ≤ 3 requests/s).")
         if once:
-            return
-        console.print("The brands keep selling: new notes print below as their DANFE is "
-                      "emitted. Ctrl-C to stop.")
+            return outcomes
+        console.print("The brands keep selling: new orders and cancellations print below as they "
+                      "are imported. Ctrl-C to stop.")
         while True:
             await asyncio.sleep(5)
-            for conn in connections:
-                async for note in danfe_notes(conn, anchor, datetime.now(BRT)):
-                    if note.bling_id not in seen:
-                        seen.add(note.bling_id)
-                        brand, numero, _, name, _, chave = _row(conn.brand, note)
-                        console.print(f"  [green]new[/] {brand} NF-e {numero} for {name} ({chave})")
+            for outcome in await service.sync(trigger="poll"):
+                report = outcome.report
+                if report is None:
+                    continue
+                counters = report.counters
+                if counters.created or counters.canceled or counters.updated:
+                    console.print(f"  {datetime.now(BRT):%H:%M:%S} [bold]{outcome.account.name}[/]: "
+                                  f"[green]{counters.created} new[/], {counters.updated} updated, "
+                                  f"[red]{counters.canceled} canceled[/]")
+                if report.error:
+                    console.print(f"  [red]{outcome.account.name}: {report.error}[/]")
 
 
-def _row(brand: str, note: NoteSummary) -> tuple[str, str, str, str, str, str]:
-    recipient = note.recipient
-    address = recipient.address if recipient else None
-    return (
-        brand, f"{note.numero:06d}", note.issued_at.strftime("%Y-%m-%d %H:%M:%S"),
-        (recipient.name if recipient else None) or "", (address.uf if address else None) or "",
-        note.chave or "",
-    )
+async def _import(service: Service, console: Console, *, trigger: str) -> list[SyncOutcome]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(event: ImportProgress) -> None:
+            if event.account not in tasks:
+                tasks[event.account] = bar.add_task(f"importing {event.account}", total=None)
+            bar.update(tasks[event.account], total=event.listed, completed=event.done)
+
+        return await service.sync(trigger=trigger, progress=progress)
+
+
+async def _final_table(service: Service, state: SimState, brands: list[tuple[Account, int]],
+                       since: datetime, outcomes: list[SyncOutcome], console: Console) -> None:
+    table = Table(title="Imported vs the simulator's own counts (NF-e)")
+    for column in ("brand", "Emitida DANFE (saída)", "imported", "match",
+                   "not imported: Autorizada", "Cancelada", "entrada", "requests"):
+        table.add_column(column)
+    by_name = {o.account.name: o for o in outcomes}
+    for account, company_id in brands:
+        truth = simulator_truth(state, company_id, since)
+        ready = await service.store.count_orders(account_id=account.id, status=OrderStatus.READY)
+        report = by_name[account.name].report
+        table.add_row(account.name, str(truth.danfe), str(ready),
+                      "[green]yes[/]" if ready == truth.danfe else "[red]NO[/]",
+                      str(truth.authorized), str(truth.canceled), str(truth.entrada),
+                      str(report.requests if report else 0))
+    console.print(table)
+    sample = await service.store.orders(limit=8)
+    orders = Table(title="Some of the orders (blingsync orders list shows more)")
+    for column in ("brand", "NF-e", "recipient", "city/UF", "items", "volumes", "total"):
+        orders.add_column(column)
+    for stored in sample:
+        o = stored.order
+        place = o.delivery_address
+        orders.add_row(stored.account, f"{o.number}/{o.series}", o.recipient.name or "",
+                       f"{place.city}/{place.state}" if place else "", str(len(o.items)),
+                       str(sum(v.quantity or 0 for v in o.volumes)), str(o.total_value))
+    console.print(orders)

@@ -9,7 +9,9 @@ which the tests pin one by one.
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Final
 
@@ -210,3 +212,204 @@ def v2_code(status: InvoiceStatus) -> NfeSituacaoV2:
         if mapped is status:
             return code
     raise UnknownStatus(f"{status.label} has no v2 situacao code")
+
+
+# --- the expedition order ------------------------------------------------------------------
+#
+# What the warehouse needs to pick, pack and ship one invoice, read from the authorised NF-e XML
+# (`blingsync.nfe.parse`). Plain frozen dataclasses: every layer reads them, none may change them.
+# Money and weights are `Decimal`, exactly as the XML writes them; texts are the XML's, trimmed.
+
+
+class OrderStatus(StrEnum):
+    """An expedition order's state downstream: ship it, or do not."""
+
+    READY = "ready"
+    CANCELED = "canceled"
+
+
+class FreightMode(IntEnum):
+    """`transp/modFrete` of NF-e 4.00: who contracts and pays the freight."""
+
+    SENDER = 0  # Contratação do frete por conta do remetente (CIF)
+    RECIPIENT = 1  # por conta do destinatário (FOB)
+    THIRD_PARTY = 2  # por conta de terceiros
+    OWN_SENDER = 3  # transporte próprio por conta do remetente
+    OWN_RECIPIENT = 4  # transporte próprio por conta do destinatário
+    NO_FREIGHT = 9  # sem ocorrência de transporte
+
+    @property
+    def label(self) -> str:
+        return _FREIGHT_LABELS[self]
+
+
+_FREIGHT_LABELS: dict[FreightMode, str] = {
+    FreightMode.SENDER: "Remetente (CIF)",
+    FreightMode.RECIPIENT: "Destinatário (FOB)",
+    FreightMode.THIRD_PARTY: "Terceiros",
+    FreightMode.OWN_SENDER: "Próprio remetente",
+    FreightMode.OWN_RECIPIENT: "Próprio destinatário",
+    FreightMode.NO_FREIGHT: "Sem frete",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Emitter:
+    """The issuer of the note: for the warehouse, the depositante whose goods it holds."""
+
+    document: str  # CNPJ (or CPF) digits
+    name: str
+    trade_name: str | None = None
+    ie: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """`dest`. An NFC-e may have none at all (consumidor não identificado): then every field
+    is None. `document` is CPF (11), CNPJ (14) digits, or a foreigner's `idEstrangeiro`."""
+
+    name: str | None = None
+    document: str | None = None
+    ie: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAddress:
+    """Where the package goes: `entrega` when the note has one, else `enderDest`."""
+
+    street: str | None = None
+    number: str | None = None
+    complement: str | None = None
+    district: str | None = None
+    city: str | None = None
+    city_code: str | None = None  # IBGE, 7 digits
+    state: str | None = None  # UF
+    postal_code: str | None = None  # CEP, 8 digits
+    country_code: str | None = None  # BACEN, 1058 = Brasil
+    country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    """One `det/prod`. `sku` is `cProd`, `ean` the `cEAN` when it is a GTIN ("SEM GTIN" → None)."""
+
+    line: int  # det/@nItem
+    sku: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_value: Decimal
+    total_value: Decimal
+    ean: str | None = None
+    ncm: str | None = None
+    cfop: str | None = None
+    order_ref: str | None = None  # xPed: the buyer's order number for this item
+    order_line: str | None = None  # nItemPed
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """One `transp/vol`. Weights in kg as written (3 decimals)."""
+
+    quantity: int | None = None
+    kind: str | None = None  # esp (espécie: "CAIXA", "VOLUME", ...)
+    brand: str | None = None  # marca
+    numbering: str | None = None  # nVol
+    net_weight_kg: Decimal | None = None
+    gross_weight_kg: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Carrier:
+    """`transp/transporta`."""
+
+    name: str | None = None
+    document: str | None = None
+    ie: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """`protNFe/infProt`: SEFAZ's authorisation of the note."""
+
+    protocol: str
+    authorized_at: datetime
+    status_code: int  # cStat (100 = Autorizado o uso)
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Intermediary:
+    """`infIntermed`: the marketplace through which the sale was made."""
+
+    document: str  # CNPJ
+    buyer_id: str | None = None  # idCadIntTran: the buyer's (or store's) id at the marketplace
+
+
+@dataclass(frozen=True, slots=True)
+class ExpeditionOrder:
+    """Everything one authorised note says that matters to ship it. Built from the XML only,
+    so it is the same whichever API generation fetched it; Bling's ids and links travel
+    beside it (`blingsync.store`), not in it."""
+
+    access_key: str  # chave de acesso: 44 characters (letters allowed in the CNPJ part), check digit verified
+    model: int  # 55 NF-e, 65 NFC-e
+    series: int
+    number: int
+    issued_at: datetime  # dhEmi, aware, with the offset the XML states
+    operation: int  # tpNF: 0 entrada, 1 saída
+    purpose: int  # finNFe: 1 normal, 2 complementar, 3 ajuste, 4 devolução
+    nature: str  # natOp
+    emitter: Emitter
+    recipient: Recipient
+    delivery_address: DeliveryAddress | None  # None: an NFC-e sold at the counter
+    delivery_is_separate: bool  # the address came from `entrega`, not `enderDest`
+    items: tuple[OrderItem, ...]
+    volumes: tuple[Volume, ...]
+    carrier: Carrier | None
+    freight_mode: FreightMode
+    products_value: Decimal  # vProd
+    freight_value: Decimal  # vFrete
+    total_value: Decimal  # vNF
+    authorization: Authorization | None  # None for a bare `NFe` without `protNFe`
+    intermediary: Intermediary | None = None
+    store_order_number: str | None = None  # compra/xPed
+    departure_at: datetime | None = None  # dhSaiEnt
+    additional_info: str | None = None  # infAdic/infCpl
+
+    @property
+    def gross_weight_kg(self) -> Decimal | None:
+        weights = [v.gross_weight_kg for v in self.volumes if v.gross_weight_kg is not None]
+        return sum(weights, Decimal(0)) if weights else None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLinks:
+    """Bling's links to the note's documents, as Bling gave them at import (they carry an
+    access key, so they are treated as credentials in logs, never in the order JSON the
+    warehouse receives: it needs them to print the DANFE)."""
+
+    danfe: str | None = None
+    xml: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """An expedition order as the store keeps it: the order read from the XML, plus who it
+    belongs to, where it came from in Bling, and its life here."""
+
+    id: int
+    account: str  # the brand's name in blingsync
+    status: OrderStatus
+    bling_id: int
+    situation: InvoiceStatus  # Bling's situation when last imported or checked
+    order: ExpeditionOrder
+    links: OrderLinks
+    version: int  # 1 at import, +1 on every change the warehouse must hear about
+    created_at: datetime
+    updated_at: datetime
+    canceled_at: datetime | None = None

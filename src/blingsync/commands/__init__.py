@@ -1,0 +1,1 @@
+"""The subcommands of `blingsync` (the root and the simulator/demo commands are in `cli`)."""

@@ -1,0 +1,313 @@
+"""The database schema, as SQLAlchemy Core tables. The Alembic migrations under `migrations/`
+create exactly this (a test compares them with Alembic's autogenerate, so they cannot drift).
+
+Portable choices, because the same code runs on SQLite (the embedded default) and PostgreSQL:
+
+* **Datetimes** go through `UTCDateTime`: aware in, UTC stored, aware UTC out. SQLite has no
+  time zone type and SQLAlchemy writes its datetimes as fixed-width text, which still sorts and
+  compares correctly as long as everything stored is UTC.
+* **Exact decimals** (quantities, money, weights) go through `ExactDecimal`, stored as the
+  decimal's text: SQLite's NUMERIC affinity reads values back through a binary float, and
+  "0.10" must come back as "0.10", not 0.1 or 0.09999999999999999.
+* **JSON** (order content, outbox payloads, settings) is stored as text we serialise ourselves:
+  the order content's canonical text is also what its hash is computed over.
+* Every row of an account cascades from `accounts`, so removing a brand removes all of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION: Final = {
+    # Named constraints, so that a later migration can drop or alter them by name (SQLite's
+    # batch mode needs names to rebuild a table).
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored in UTC, returned aware in UTC. A naive datetime is refused at
+    bind time: guessing its zone is how an order ends up three hours off."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store; pass an aware one")
+        utc = value.astimezone(UTC)
+        # SQLite keeps text without an offset: store the UTC wall time so text order is time order.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A `Decimal` stored as its exact text ("0.10" stays "0.10", trailing zeros included)."""
+
+    impl = String()
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError(f"not a finite Decimal: {value!r}")
+        return str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def _account_fk() -> Column[int]:
+    return Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("generation", String(8), nullable=False),  # ApiGeneration
+    Column("bling_url", String, nullable=False),
+    Column("bling_v2_url", String, nullable=False),
+    Column("document", String, nullable=True),  # CNPJ digits
+    Column("credentials", LargeBinary, nullable=False),  # SecretBox blob, bound to this row's id
+    Column("settings", Text, nullable=False),  # AccountSettings as JSON
+    Column("state", String(32), nullable=False),  # AccountState
+    Column("state_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    _account_fk(),
+    Column("stream", String(16), nullable=False),  # "nfe" | "nfce"
+    Column("tier", String, nullable=False),  # SweepTier.name
+    Column("position", UTCDateTime, nullable=False),  # emission-date watermark (a signpost)
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "stream", "tier"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("kind", String(8), nullable=False),  # "nfe" | "nfce": which Bling endpoint it came from
+    Column("bling_id", BigInteger, nullable=False),
+    Column("access_key", String(44), nullable=False),
+    # A few fields of the content, copied out for listing and searching without parsing JSON.
+    Column("model", Integer, nullable=False),
+    Column("series", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("recipient_name", String, nullable=True),
+    Column("recipient_document", String, nullable=True),
+    Column("total_value", ExactDecimal, nullable=False),
+    # The order itself: `order_fields(order)` as canonical JSON, and the sha256 of that text.
+    Column("content", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # OrderStatus
+    Column("situation", String(32), nullable=False),  # InvoiceStatus when last imported or checked
+    Column("version", Integer, nullable=False),
+    Column("link_danfe", Text, nullable=True),
+    Column("link_xml", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("canceled_at", UTCDateTime, nullable=True),
+    UniqueConstraint("account_id", "access_key"),
+    Index(None, "account_id", "bling_id"),
+    Index(None, "account_id", "number"),
+    Index(None, "status", "id"),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("sku", String, nullable=False),
+    Column("ean", String, nullable=True),
+    Column("description", Text, nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("unit", String, nullable=False),
+    Column("unit_value", ExactDecimal, nullable=False),
+    Column("total_value", ExactDecimal, nullable=False),
+    Column("ncm", String, nullable=True),
+    Column("cfop", String, nullable=True),
+    Column("order_ref", String, nullable=True),
+    Column("order_line", String, nullable=True),
+    UniqueConstraint("order_id", "line"),
+    Index(None, "sku"),
+    Index(None, "ean"),
+)
+
+order_volumes = Table(
+    "order_volumes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),  # 1-based, in XML order
+    Column("quantity", Integer, nullable=True),
+    Column("kind", String, nullable=True),
+    Column("brand", String, nullable=True),
+    Column("numbering", String, nullable=True),
+    Column("net_weight_kg", ExactDecimal, nullable=True),
+    Column("gross_weight_kg", ExactDecimal, nullable=True),
+    UniqueConstraint("order_id", "position"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("compression", String(8), nullable=False),  # "zlib"
+    Column("sha256", String(64), nullable=False),  # of the uncompressed XML
+    Column("size", Integer, nullable=False),  # uncompressed bytes
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # AUTOINCREMENT on SQLite: a deleted last row's id is never handed out again, so the id
+    # stays a feed cursor that only moves forward.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),  # EventType
+    Column("order_version", Integer, nullable=False),
+    Column("idempotency_key", String(100), nullable=False, unique=True),
+    Column("payload", Text, nullable=False),  # order_json at that version
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("dead_at", UTCDateTime, nullable=True),
+    Index(None, "order_id", "id"),
+    Index(None, "account_id", "id"),
+    Index(
+        "ix_outbox_pending",
+        "next_attempt_at",
+        "id",
+        sqlite_where=text("delivered_at IS NULL AND dead_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String, nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=True),
+    Column("payload", Text, nullable=False),
+    Index("ix_inbox_unprocessed", "received_at",
+          sqlite_where=text("processed_at IS NULL"), postgresql_where=text("processed_at IS NULL")),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("trigger", String, nullable=False),
+    Column("tier", String, nullable=True),
+    Column("window_from", UTCDateTime, nullable=False),
+    Column("window_to", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("outcome", String(16), nullable=False),  # RunOutcome
+    # RunCounters, one column each (names shared with the dataclass fields).
+    Column("listed", Integer, nullable=False),
+    Column("created", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("canceled", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Index(None, "account_id", "id"),
+    Index("ix_sync_runs_running", "account_id",
+          sqlite_where=text("outcome = 'running'"), postgresql_where=text("outcome = 'running'")),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("kind", String(8), nullable=False),
+    Column("bling_id", BigInteger, nullable=False),
+    Column("number", Integer, nullable=True),
+    Column("access_key", String, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("run_id", Integer, ForeignKey("sync_runs.id", ondelete="SET NULL"), nullable=True),
+    UniqueConstraint("account_id", "kind", "bling_id"),
+)
+
+unimported_notes = Table(
+    "unimported_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("kind", String(8), nullable=False),
+    Column("bling_id", BigInteger, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("situation", String(32), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("access_key", String, nullable=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "kind", "bling_id"),
+)

@@ -1,0 +1,291 @@
+"""The importer end to end: the simulator over ASGI (real HTTP semantics), the real client, the
+real parser and a real database (SQLite here; PostgreSQL too when reachable, through the
+`database_url` fixture). The simulator's own model is the truth every count is checked against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from blingsync.bling.limits import LimiterRegistry, LimiterSettings
+from blingsync.config import Settings
+from blingsync.domain import InvoiceStatus, OrderStatus
+from blingsync.service import Service
+from blingsync.simulator.app import Simulator
+from blingsync.simulator.model import Company, Modelo, NfeSituacao, Note
+from blingsync.store.records import Account, AccountSettings, AccountState, EventType, RunOutcome
+from tests.conftest import Bling, make_sim
+
+LOOKBACK_DAYS = 120  # the generated history is 90 days long
+
+
+def fast_registry() -> LimiterRegistry:
+    """Bling's pace is the client's business (tested there); here it would only make the
+    tests wait: 1,000 requests a second."""
+    return LimiterRegistry(settings=LimiterSettings(per_second=1000, margin=0.0))
+
+
+@dataclass
+class World:
+    sim: Simulator
+    bling: Bling
+    service: Service
+    http: httpx.AsyncClient
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.bling.clock.time(), UTC)
+
+    def company(self, index: int = 0) -> Company:
+        return self.bling.company(index)
+
+    def truth(self, index: int = 0, *, situacao: NfeSituacao = NfeSituacao.EMITIDA_DANFE) -> set[str]:
+        """Access keys of the NF-e de saída the simulator holds at `situacao` in the window."""
+        since = self.now() - timedelta(days=LOOKBACK_DAYS)
+        return {n.chave for n in self.company(index).notes.values()
+                if n.modelo == Modelo.NFE and n.tipo == 1 and n.situacao == situacao
+                and n.emitted_at >= since}
+
+    async def counters(self, index: int = 0) -> dict[str, Any]:
+        r = await self.http.get(f"/_sim/accounts/{self.company(index).id}/counters")
+        assert r.status_code == 200
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def add_v3(self, index: int = 0, **settings: Any) -> Account:
+        client = self.company(index).clients[0]
+        code = await self.bling.code(client)
+        new, connected = await self.service.connect(
+            self.company(index).fantasia, client_id=client.client_id,
+            client_secret=client.client_secret, code=code)
+        new = replace(new, settings=AccountSettings(initial_lookback_days=LOOKBACK_DAYS, **settings))
+        return await self.service.add(new, connected)
+
+    async def add_v2(self, index: int = 0, name: str | None = None) -> Account:
+        r = await self.http.post(f"/_sim/accounts/{self.company(index).id}/apikeys", json={})
+        assert r.status_code == 200, r.text
+        new, connected = await self.service.connect(name or f"{self.company(index).fantasia} v2",
+                                                    api_key=r.json()["apikey"])
+        new = replace(new, settings=AccountSettings(initial_lookback_days=LOOKBACK_DAYS))
+        return await self.service.add(new, connected)
+
+    async def move(self, note: Note, action: str) -> None:
+        r = await self.http.post(f"/_sim/notes/{note.id}/situacao", json={"action": action})
+        assert r.status_code == 200, r.text
+
+    async def keys(self, account: Account, status: OrderStatus | None = None) -> set[str]:
+        orders = await self.service.store.orders(account=account.name, status=status, limit=100_000)
+        return {o.order.access_key for o in orders}
+
+
+def detail_and_xml_calls(counters: dict[str, Any]) -> int:
+    """Requests that read one note (detail, XML link, /nfe/documento), not listings."""
+    return sum(n for endpoint, n in counters["by_endpoint"].items()
+               if "{" in endpoint or "documento" in endpoint or "xml" in endpoint.lower())
+
+
+@pytest.fixture
+async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
+    sim = make_sim(accounts=2, invoices=150)
+    transport = httpx.ASGITransport(app=sim.app)
+    settings = Settings(data_dir=tmp_path, database_url=db_url, secret_key=None,
+                        bling_url="http://bling.test/Api/v3", bling_v2_url="http://bling.test/Api/v2")
+    async with httpx.AsyncClient(transport=transport, base_url="http://bling.test") as http:
+        bling = Bling(sim, http)
+        async with Service.open(settings, warn=lambda _: None, registry=fast_registry(),
+                                transport=transport,
+                                now=lambda: datetime.fromtimestamp(bling.clock.time(), UTC)) as service:
+            yield World(sim, bling, service, http)
+
+
+async def test_first_import_takes_every_emitida_danfe_saida_nfe_and_nothing_else(world: World) -> None:
+    account = await world.add_v3()
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.ok, outcome.report
+    truth = world.truth()
+    assert truth, "the simulated history must have Emitida DANFE notes"
+    assert await world.keys(account) == truth
+    for situacao in (NfeSituacao.AUTORIZADA, NfeSituacao.CANCELADA):
+        assert not world.truth(situacao=situacao) & await world.keys(account)
+    entrada = {n.chave for n in world.company().notes.values() if n.tipo == 0}
+    assert not entrada & await world.keys(account)
+    events = await world.service.store.outbox(account_id=account.id)
+    assert len(events) == len(truth)
+    assert {e.type for e in events} == {EventType.CREATED}
+    assert len({e.idempotency_key for e in events}) == len(events)
+    counters = outcome.report.counters
+    assert counters.created == len(truth) and counters.quarantined == 0
+    [run] = await world.service.store.runs(account.id, limit=1)
+    assert run.outcome is RunOutcome.OK and run.counters.created == len(truth)
+
+
+async def test_second_run_makes_no_detail_calls_and_changes_nothing(world: World) -> None:
+    account = await world.add_v3()
+    await world.service.sync()
+    before_orders = await world.service.store.orders(account=account.name, limit=100_000)
+    before_events = await world.service.store.outbox(account_id=account.id)
+    calls_before = detail_and_xml_calls(await world.counters())
+    # The next poll sweeps the last two days; a run with --since the whole history.
+    [poll] = await world.service.sync()
+    [full] = await world.service.sync(since=world.now() - timedelta(days=LOOKBACK_DAYS))
+    for outcome in (poll, full):
+        assert outcome.report is not None and outcome.report.ok
+        counters = outcome.report.counters
+        assert counters.created == counters.updated == counters.canceled == 0
+        assert counters.skipped == counters.listed
+    assert full.report is not None and full.report.counters.listed == len(before_orders)
+    assert detail_and_xml_calls(await world.counters()) == calls_before
+    assert await world.service.store.orders(account=account.name, limit=100_000) == before_orders
+    assert await world.service.store.outbox(account_id=account.id) == before_events
+
+
+async def test_a_note_canceled_in_bling_is_canceled_here_with_one_event(world: World) -> None:
+    """SEFAZ allows a cancellation within 24 hours of authorisation: the next poll (its window
+    the last two days) sees it."""
+    account = await world.add_v3()
+    r = await world.http.post(f"/_sim/accounts/{world.company().id}/notes",
+                              json={"count": 1, "situacao": int(NfeSituacao.EMITIDA_DANFE)})
+    assert r.status_code == 200, r.text
+    note = world.company().notes[r.json()["notes"][0]["id"]]
+    await world.service.sync()
+    world.bling.clock.advance(3 * 3600)
+    await world.move(note, "cancel")
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.counters.canceled == 1
+    stored = await world.service.store.order_by_key(account.name, note.chave)
+    assert stored.status is OrderStatus.CANCELED and stored.situation is InvoiceStatus.CANCELED
+    events = await world.service.store.outbox(order_id=stored.id)
+    assert [e.type for e in events] == [EventType.CREATED, EventType.CANCELED]
+    assert events[1].payload["status"] == "canceled"
+    world.bling.clock.advance(120)
+    await world.service.sync(since=world.now() - timedelta(days=LOOKBACK_DAYS))
+    assert len(await world.service.store.outbox(order_id=stored.id)) == 2
+
+
+async def test_a_late_cancellation_is_found_by_the_hourly_week_sweep(world: World) -> None:
+    """A cancellation of an older note (SEFAZ's extemporaneous window) is outside the two-day
+    poll but inside the week swept every hour."""
+    account = await world.add_v3()
+    await world.service.sync()
+    cutoff = world.now() - timedelta(days=2, hours=1)
+    old = max((n for n in world.company().notes.values() if n.chave in world.truth()
+               and n.emitted_at < cutoff and n.emitted_at > world.now() - timedelta(days=6)),
+              key=lambda n: n.emitted_at)
+    await world.move(old, "cancel")
+    world.bling.clock.advance(60)
+    [poll] = await world.service.sync()
+    assert poll.report is not None and poll.report.counters.canceled == 0
+    world.bling.clock.advance(3600)
+    [hourly] = await world.service.sync()
+    assert hourly.report is not None and hourly.report.counters.canceled == 1
+    assert hourly.report.runs[0].tier == "week"
+    stored = await world.service.store.order_by_key(account.name, old.chave)
+    assert stored.status is OrderStatus.CANCELED
+
+
+async def test_a_danfe_printed_later_is_imported_by_the_next_poll(world: World) -> None:
+    account = await world.add_v3()
+    await world.service.sync()
+    r = await world.http.post(f"/_sim/accounts/{world.company().id}/notes",
+                              json={"count": 2, "situacao": int(NfeSituacao.AUTORIZADA)})
+    assert r.status_code == 200, r.text
+    fresh = [world.company().notes[n["id"]] for n in r.json()["notes"]]
+    world.bling.clock.advance(60)
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.counters.created == 0
+    await world.move(fresh[0], "print-danfe")
+    world.bling.clock.advance(60)
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.counters.created == 1
+    assert fresh[0].chave in await world.keys(account)
+    assert fresh[1].chave not in await world.keys(account)
+
+
+async def test_autorizada_notes_waiting_for_their_danfe_are_reported_not_imported(world: World) -> None:
+    account = await world.add_v3()
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None
+    stale_cutoff = world.now() - timedelta(hours=AccountSettings().stale_authorized_hours)
+    since = world.now() - timedelta(days=LOOKBACK_DAYS)
+    expected = {n.id for n in world.company().notes.values()
+                if n.modelo == Modelo.NFE and n.tipo == 1 and n.situacao == NfeSituacao.AUTORIZADA
+                and since <= n.emitted_at <= stale_cutoff}
+    waiting = await world.service.store.unimported(account.id)
+    assert {w.bling_id for w in waiting} == expected
+    assert all("DANFE" in w.reason for w in waiting)
+
+
+async def test_a_v2_account_imports_the_same_orders_as_v3(world: World) -> None:
+    v2 = await world.add_v2()
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.ok, outcome.report.error
+    assert await world.keys(v2) == world.truth()
+
+
+async def test_revoked_access_stops_the_account_and_keeps_the_cursor(world: World) -> None:
+    account = await world.add_v3()
+    await world.service.sync()
+    cursor = await world.service.store.cursor(account.id, "nfe", "recent")
+    client = world.company().clients[0]
+    r = await world.http.patch(f"/_sim/clients/{client.client_id}", json={"active": False})
+    assert r.status_code == 200, r.text
+    world.bling.clock.advance(7 * 3600)  # the access token expired: the refresh is refused
+    [outcome] = await world.service.sync([account.name])
+    assert outcome.report is not None and not outcome.report.ok
+    assert outcome.account.state in (AccountState.NEEDS_REAUTH, AccountState.INVALID_CREDENTIALS)
+    assert outcome.account.state_reason
+    assert await world.service.store.cursor(account.id, "nfe", "recent") == cursor
+    [run] = await world.service.store.runs(account.id, limit=1)
+    assert run.outcome is RunOutcome.FAILED
+    # Left alone by a sync of every account until the user reconnects it.
+    [skipped] = await world.service.sync()
+    assert skipped.report is None and skipped.skipped_because
+
+
+async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Path,
+                                                                   db_url: str) -> None:
+    sim = make_sim(accounts=1, invoices=60)
+    victim = next(n for n in sim.state.world.companies[0].notes.values()
+                  if n.modelo == Modelo.NFE and n.tipo == 1 and n.situacao == NfeSituacao.EMITIDA_DANFE)
+    inner = httpx.ASGITransport(app=sim.app)
+
+    class Truncating(httpx.AsyncBaseTransport):
+        """Bling serving one note's XML cut short, as a broken proxy or storage would."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await inner.handle_async_request(request)
+            body = await response.aread()
+            if victim.chave.encode() in body and b"<nfeProc" in body:
+                body = body[: len(body) // 2]
+            return httpx.Response(response.status_code, headers=[
+                (k, v) for k, v in response.headers.items() if k.lower() != "content-length"],
+                content=body)
+
+    transport = Truncating()
+    settings = Settings(data_dir=tmp_path, database_url=db_url, secret_key=None,
+                        bling_url="http://bling.test/Api/v3", bling_v2_url="http://bling.test/Api/v2")
+    async with httpx.AsyncClient(transport=transport, base_url="http://bling.test") as http:
+        bling = Bling(sim, http)
+        async with Service.open(settings, warn=lambda _: None, registry=fast_registry(),
+                                transport=transport,
+                                now=lambda: datetime.fromtimestamp(bling.clock.time(), UTC)) as service:
+            world = World(sim, bling, service, http)
+            account = await world.add_v3()
+            [outcome] = await service.sync()
+            assert outcome.report is not None and outcome.report.ok
+            assert outcome.report.counters.quarantined == 1
+            assert await world.keys(account) == world.truth() - {victim.chave}
+            [entry] = await service.store.quarantined(account.id)
+            assert entry.bling_id == victim.id and "XML" in entry.reason
+            [run] = await service.store.runs(account.id, limit=1)
+            assert run.outcome is RunOutcome.PARTIAL
+            # Held back from the next poll (no detail calls for it), not forgotten.
+            [again] = await service.sync()
+            assert again.report is not None and again.report.counters.quarantined == 0
+            assert len(await service.store.quarantined(account.id)) == 1
