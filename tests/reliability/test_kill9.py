@@ -73,6 +73,15 @@ def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
             "BLINGSYNC_SECRET_KEY": ""}
 
 
+async def _count_orders(database_url: str, tmp_path: Path) -> int:
+    box = SecretBox.from_settings(None, tmp_path / "data", lambda _: None)
+    store = await Store.open(database_url, box=box)
+    try:
+        return await store.count_orders()
+    finally:
+        await store.close()
+
+
 def _kill9_then_finish(simulator: str, tmp_path: Path, database_url: str) -> None:
     admin = httpx.Client(base_url=simulator, timeout=60)
     [account] = admin.get("/_sim/accounts").json()["accounts"]
@@ -90,6 +99,7 @@ def _kill9_then_finish(simulator: str, tmp_path: Path, database_url: str) -> Non
 
     rng = random.Random(11)
     kills_landed = 0
+    imported_at_kill: list[int] = []
     for _ in range(KILLS):
         sync = subprocess.Popen(_blingsync("sync"), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -98,7 +108,11 @@ def _kill9_then_finish(simulator: str, tmp_path: Path, database_url: str) -> Non
             sync.send_signal(signal.SIGKILL)
             kills_landed += 1
         sync.wait(30)
+        imported_at_kill.append(asyncio.run(_count_orders(database_url, tmp_path)))
     assert kills_landed >= KILLS - 1, "the import finished before most kills: make NOTES larger"
+    # The kills fell in the middle of the import, not only before or after it.
+    assert sum(1 for n in imported_at_kill if 0 < n < NOTES) >= 3, imported_at_kill
+    assert imported_at_kill == sorted(imported_at_kill), imported_at_kill
     final = subprocess.run(_blingsync("sync"), env=env, capture_output=True, text=True, timeout=900,
                            check=False)
     assert final.returncode == 0, final.stdout + final.stderr

@@ -239,9 +239,7 @@ class Importer:
             await self.store.finish_run(run_id, outcome=RunOutcome.FAILED,
                                         requests=self.client.stats.requests - requests_before,
                                         error=error.user_message)
-            if state is not None or not error.retriable:
-                raise _AccountStopped(error, state) from error
-            raise _AccountStopped(error, None) from error
+            raise _AccountStopped(error, state) from error
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.store.finish_run(run_id, outcome=RunOutcome.FAILED,
@@ -275,6 +273,9 @@ class _Sweep:
         self.listed = 0
         self.done = 0
         self._pending: list[UnreadableRecord] = []  # reported by a listing, quarantined after it
+        self._importable = {InvoiceStatus.DANFE_PRINTED}
+        if self.account.settings.import_authorized:
+            self._importable.add(InvoiceStatus.AUTHORIZED)
 
     # --- imports ------------------------------------------------------------------------------
 
@@ -318,14 +319,25 @@ class _Sweep:
                 self.done += 1
                 self._report()
 
-        async with asyncio.TaskGroup() as group:
-            for note in todo:
-                group.create_task(one(note))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for note in todo:
+                    group.create_task(one(note))
+        except BaseExceptionGroup as group:
+            # One note's failure that concerns the whole account (a revoked token, Bling down)
+            # ends the batch; the caller handles it like any other such error.
+            raise _first_error(group) from None
 
     async def _import_note(self, note: NoteSummary) -> None:
         xml: bytes | None = None
         try:
             detail = await self.client.get_note(note.ref)
+            if detail.summary.status not in self._importable:
+                # It moved on since the listing (cancelled, most likely): the cancellation
+                # pass or the next sweep deals with it.
+                log.info("account %s: note %s is %s now, not imported", self.account.name,
+                         note.numero, detail.summary.status.label)
+                return
             xml = await self.client.get_note_xml(detail)
             order = parse_nfe(xml)
             if order.authorization is None or order.authorization.status_code not in AUTHORISED:
@@ -350,6 +362,8 @@ class _Sweep:
         except (NfeError, InvalidResponse) as error:
             reason = error.user_message if isinstance(error, BlingError) else str(error)
             await self._quarantine(note, reason, xml)
+        except ValueError as error:  # a reference the API cannot follow (a v2 note without série)
+            await self._quarantine(note, f"Bling's record of this note cannot be followed: {error}", xml)
 
     async def _quarantine(self, note: NoteSummary, reason: str, payload: bytes | None) -> None:
         log.warning("account %s: note %s quarantined: %s", self.account.name, note.numero, reason)
@@ -404,11 +418,16 @@ class _Sweep:
 
     async def unimported(self) -> None:
         """Notes at Autorizada (SEFAZ accepted them, the DANFE was never printed) are the
-        commonest "where is my order?": list them and say why they wait. Only in sweeps of a
-        week or more (a poll of the last two days would forget older ones) and only when the
-        account does not import Autorizada notes anyway."""
+        commonest "where is my order?": list them and say why they wait. Listed afresh only in
+        sweeps that reach as far back as the widest tier (daily; a poll of the last two days
+        would forget older ones), and only when the account does not import Autorizada notes
+        anyway; in between, notes imported since are taken off the list."""
         settings = self.account.settings
-        if settings.import_authorized or self.window.end - self.window.start < timedelta(days=7):
+        if settings.import_authorized:
+            return
+        widest = max((t.lookback for t in settings.tiers), default=timedelta(0))
+        if self.window.end - self.window.start < widest:
+            await self._prune_unimported()
             return
         stale = timedelta(hours=settings.stale_authorized_hours)
         waiting: list[UnimportedNote] = []
@@ -425,6 +444,32 @@ class _Sweep:
                 ))
         await self.store.replace_unimported(self.account.id, self.kind.value, waiting)
         await self.flush_unreadable()
+
+
+    async def _prune_unimported(self) -> None:
+        waiting = [n for n in await self.store.unimported(self.account.id) if n.kind == self.kind.value]
+        if not waiting:
+            return
+        imported = await self.store.known_notes(self.account.id, [n.bling_id for n in waiting])
+        if imported:
+            await self.store.replace_unimported(
+                self.account.id, self.kind.value, [n for n in waiting if n.bling_id not in imported])
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception of a (possibly nested) group, preferring Bling's errors, which
+    say what the user should do."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    return next((e for e in leaves if isinstance(e, BlingError)), leaves[0])
 
 
 def _waiting_reason(age: timedelta) -> str:
