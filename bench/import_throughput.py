@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -119,11 +119,10 @@ async def run_import(base: str, database: str, database_url: str, data_dir: Path
                             bling_url=f"{base}/Api/v3", bling_v2_url=f"{base}/Api/v2")
         async with Service.open(settings, warn=lambda _: None, registry=registry) as service:
             code = (await admin.post(f"/_sim/accounts/{account['id']}/code", json={})).json()
-            new, connected = await service.connect(
+            added = (await service.add_account(
                 f"bench-{database}", client_id=code["client_id"],
-                client_secret=account["clients"][0]["client_secret"], code=code["code"])
-            added = await service.add(replace(new, settings=AccountSettings(initial_lookback_days=2)),
-                                      connected)
+                client_secret=account["clients"][0]["client_secret"], code=code["code"],
+                settings=AccountSettings(initial_lookback_days=2))).account
             before = (await admin.get(f"/_sim/accounts/{account['id']}/counters")).json()
             started, cpu_started = time.monotonic(), time.process_time()
             [outcome] = await service.sync([added.name])

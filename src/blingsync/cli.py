@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sys
 from datetime import date, datetime
@@ -67,7 +68,9 @@ def _main(
         console.print(f"blingsync {__version__}")
         raise typer.Exit()
     ctx.obj = Globals(data_dir=data_dir, database_url=database_url)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("BLINGSYNC_LOG", "warning").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redact_log_handlers()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -27,8 +27,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    database_url: str
-    secret_key: str | None
+    database_url: str = field(repr=False)  # may carry a password
+    secret_key: str | None = field(repr=False)
     bling_url: str
     bling_v2_url: str
     requests_per_second: int = 3

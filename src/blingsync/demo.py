@@ -110,8 +110,9 @@ async def run(
     from blingsync.simulator.app import build
 
     anchor = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
-    sim = build(seed=seed, accounts=3, invoices=invoices, anchor=anchor,
-                evolve_every=None if once else 2.0)
+    # The brands start selling only after the first import: its table compares the import
+    # with the simulator's counts of the same moment.
+    sim = build(seed=seed, accounts=3, invoices=invoices, anchor=anchor, evolve_every=None)
     # The demo's database belongs to this run's simulator only.
     await asyncio.to_thread(shutil.rmtree, data_dir, ignore_errors=True)
     settings = replace(Settings.from_env({}), secret_key=None).with_data_dir(data_dir)
@@ -128,19 +129,19 @@ async def run(
         for sim_account in accounts:
             brand, creds = sim_account["fantasia"], sim_account["clients"][0]
             code = await authorization_code(http, brand, creds["client_id"])
-            new, connected = await service.connect(
-                brand, client_id=creds["client_id"], client_secret=creds["client_secret"], code=code)
-            new = replace(new, settings=AccountSettings(initial_lookback_days=DEMO_LOOKBACK_DAYS))
-            account = await service.add(new, connected)
-            brands.append((account, int(sim_account["id"])))
-            granted = sum(1 for c in connected.permissions if c.granted)
+            added = await service.add_account(
+                brand, client_id=creds["client_id"], client_secret=creds["client_secret"], code=code,
+                settings=AccountSettings(initial_lookback_days=DEMO_LOOKBACK_DAYS))
+            brands.append((added.account, int(sim_account["id"])))
+            granted = sum(1 for c in added.permissions if c.granted)
             console.print(f"  connected [bold]{brand}[/] through OAuth2 (API v3, "
-                          f"{granted}/{len(connected.permissions)} permissions granted)")
+                          f"{granted}/{len(added.permissions)} permissions granted)")
         started = time.monotonic()
         since = datetime.now(BRT) - timedelta(days=DEMO_LOOKBACK_DAYS)
+        truths = {company_id: simulator_truth(sim.state, company_id, since) for _, company_id in brands}
         outcomes = await _import(service, console, trigger="demo")
         elapsed = time.monotonic() - started
-        await _final_table(service, sim.state, brands, since, outcomes, console)
+        await _final_table(service, truths, brands, outcomes, console)
         imported = sum(o.report.counters.created for o in outcomes if o.report)
         requests = sum(o.report.requests for o in outcomes if o.report)
         console.print(f"[green]{imported} expedition orders imported[/] from {len(brands)} brands in "
@@ -150,7 +151,9 @@ async def run(
         console.print("The brands keep selling: new orders and cancellations print below as they "
                       "are imported. Ctrl-C to stop.")
         while True:
-            await asyncio.sleep(5)
+            for _ in range(3):  # a simulated business step every ~2 s
+                await asyncio.sleep(2)
+                (await http.post("/_sim/evolve", json={"steps": 1})).raise_for_status()
             for outcome in await service.sync(trigger="poll"):
                 report = outcome.report
                 if report is None:
@@ -177,15 +180,15 @@ async def _import(service: Service, console: Console, *, trigger: str) -> list[S
         return await service.sync(trigger=trigger, progress=progress)
 
 
-async def _final_table(service: Service, state: SimState, brands: list[tuple[Account, int]],
-                       since: datetime, outcomes: list[SyncOutcome], console: Console) -> None:
+async def _final_table(service: Service, truths: dict[int, Truth], brands: list[tuple[Account, int]],
+                       outcomes: list[SyncOutcome], console: Console) -> None:
     table = Table(title="Imported vs the simulator's own counts (NF-e)")
     for column in ("brand", "Emitida DANFE (saída)", "imported", "match",
                    "not imported: Autorizada", "Cancelada", "entrada", "requests"):
         table.add_column(column)
     by_name = {o.account.name: o for o in outcomes}
     for account, company_id in brands:
-        truth = simulator_truth(state, company_id, since)
+        truth = truths[company_id]
         ready = await service.store.count_orders(account_id=account.id, status=OrderStatus.READY)
         report = by_name[account.name].report
         table.add_row(account.name, str(truth.danfe), str(ready),

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 
-from blingsync.bling.auth import MemoryTokenStore, OAuthApp, StoredTokens, TokenManager, TokenStore
+from blingsync.bling.auth import OAuthApp, StoredTokens, TokenManager
 from blingsync.bling.client import BlingClient, connect_v2, connect_v3
-from blingsync.bling.errors import BlingError
+from blingsync.bling.errors import ApiDiscontinued, BlingError, CredentialsInvalid, ReauthorizationNeeded
 from blingsync.bling.limits import LimiterRegistry, LimiterSettings
 from blingsync.bling.models import CompanyInfo, PermissionCheck
 from blingsync.bling.retry import DEFAULT_TIMEOUT
@@ -48,15 +49,26 @@ SKIPPED_STATES = frozenset({
 them (reconnect, new key, resume), and trying would only repeat the same error."""
 
 
+log = logging.getLogger(__name__)
+
+
+def _in_words(exc: BaseException) -> str:
+    """An unexpected failure, for the summary (the traceback is in the log)."""
+    if isinstance(exc, BlingError):
+        return exc.user_message
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
 class ServiceError(Exception):
     """A request the service cannot carry out; the message says why in plain words."""
 
 
 @dataclass(frozen=True)
-class Connected:
-    """What `connect` learned about a new account before it is stored."""
+class Added:
+    """A stored account and what its first check found."""
 
-    credentials: Credentials
+    account: Account
     permissions: list[PermissionCheck]
     company: CompanyInfo | None
 
@@ -117,78 +129,83 @@ class Service:
 
     # --- clients ------------------------------------------------------------------------------
 
-    def _client(self, name: str, generation: ApiGeneration, bling_url: str, bling_v2_url: str,
-                credentials: Credentials, tokens: TokenStore) -> BlingClient:
-        if generation is ApiGeneration.V2:
-            if not isinstance(credentials, V2Credentials):
-                raise ServiceError(f"account {name}: stored credentials are not an API key")
-            return connect_v2(name, Secret(credentials.api_key), self.http(bling_v2_url), self.registry)
-        if not isinstance(credentials, V3Credentials):
-            raise ServiceError(f"account {name}: stored credentials are not an OAuth app")
+    def _token_manager(self, name: str, credentials: V3Credentials, bling_url: str) -> TokenManager:
+        """Tokens kept in the store (encrypted, saved before use), refreshed under the store's
+        lock, which other processes on the same database respect too."""
         app = OAuthApp(credentials.client_id, Secret(credentials.client_secret), bling_url)
-        manager = TokenManager(name, app, tokens, self.http(bling_url), budget=self.registry.ip_guard,
-                               lock=self.store.refresh_lock())
-        return connect_v3(name, manager, self.http(bling_url), self.registry)
+        return TokenManager(name, app, self.store.token_store(), self.http(bling_url),
+                            budget=self.registry.ip_guard, lock=self.store.refresh_lock())
 
     async def client(self, account: Account) -> BlingClient:
         credentials = await self.store.credentials(account.id)
-        return self._client(account.name, account.generation, account.bling_url, account.bling_v2_url,
-                            credentials, self.store.token_store())
+        if account.generation is ApiGeneration.V2:
+            if not isinstance(credentials, V2Credentials):
+                raise ServiceError(f"account {account.name}: stored credentials are not an API key")
+            return connect_v2(account.name, Secret(credentials.api_key), self.http(account.bling_v2_url),
+                              self.registry)
+        if not isinstance(credentials, V3Credentials):
+            raise ServiceError(f"account {account.name}: stored credentials are not an OAuth app")
+        return connect_v3(account.name, self._token_manager(account.name, credentials, account.bling_url),
+                          self.http(account.bling_url), self.registry)
 
     # --- accounts -----------------------------------------------------------------------------
 
-    async def connect(
+    async def add_account(
         self, name: str, *, api_key: str | None = None, client_id: str | None = None,
         client_secret: str | None = None, refresh_token: str | None = None, code: str | None = None,
         bling_url: str | None = None, bling_v2_url: str | None = None,
-    ) -> tuple[NewAccount, Connected]:
-        """Validate new credentials against Bling (a token exchange or refresh for OAuth, the
-        permission probes for both) without storing anything yet. Raises `BlingError` when
-        Bling refuses them (its message says what to do)."""
+        settings: AccountSettings | None = None,
+    ) -> Added:
+        """Store a new account, then prove its credentials with Bling (a token exchange or
+        refresh for OAuth, one probe per permission for both).
+
+        Stored *first*, because a refresh rotates the token: the new refresh token must be in
+        the database before it is used, or a failure after the refresh would lose the only
+        valid one. Credentials that Bling refuses remove the account again (nothing valid was
+        lost); any other failure leaves it stored and says how to finish (`accounts check`)."""
         url = (bling_url or self.settings.bling_url).rstrip("/")
         v2_url = (bling_v2_url or (self.settings.bling_v2_url if bling_url is None
                                    else v2_url_for(url))).rstrip("/")
-        tokens = MemoryTokenStore()
         credentials: Credentials
         if api_key is not None:
             generation, credentials = ApiGeneration.V2, V2Credentials(api_key.strip())
         elif client_id and client_secret and (refresh_token or code):
             generation = ApiGeneration.V3
-            app = OAuthApp(client_id, Secret(client_secret), url)
-            manager = TokenManager(name, app, tokens, self.http(url), budget=self.registry.ip_guard)
-            if code is not None:
-                await manager.exchange_code(code)
-            else:
-                assert refresh_token is not None  # noqa: S101 - checked above
-                await tokens.save(name, StoredTokens(Secret(""), Secret(refresh_token), 0.0))
-                await manager.refresh()
-            credentials = V3Credentials(client_id, client_secret, None)
+            seed = (StoredTokens(Secret(""), Secret(refresh_token.strip()), 0.0)
+                    if refresh_token else None)
+            credentials = V3Credentials(client_id.strip(), client_secret.strip(), seed)
         else:
             raise ServiceError("give either --api-key, or --client-id and --client-secret with "
                                "--refresh-token or --code")
-        client = self._client(name, generation, url, v2_url, credentials, tokens)
-        permissions = await client.check_permissions()
+        account = await self.store.add_account(NewAccount(
+            name=name, generation=generation, credentials=credentials, bling_url=url,
+            bling_v2_url=v2_url, settings=settings or AccountSettings()))
+        try:
+            client = await self.client(account)
+            if code is not None and isinstance(credentials, V3Credentials):
+                await self._token_manager(account.name, credentials, url).exchange_code(code.strip())
+            permissions = await client.check_permissions()
+        except (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued):
+            await self.store.remove_account(account.name)
+            raise
+        except BlingError as error:
+            await self.store.set_account_state(account.id, AccountState.ACTIVE, None)
+            raise ServiceError(
+                f"account {account.name} is stored, but its check could not finish: "
+                f"{error.user_message} Run `blingsync accounts check {account.name}` to finish it."
+            ) from error
         company: CompanyInfo | None = None
         if generation is ApiGeneration.V3:
             with contextlib.suppress(BlingError):
                 company = await client.company()
-            stored = await tokens.load(name)
-            assert isinstance(credentials, V3Credentials)  # noqa: S101 - built above
-            credentials = V3Credentials(credentials.client_id, credentials.client_secret, stored)
-        new = NewAccount(name=name, generation=generation, credentials=credentials, bling_url=url,
-                         bling_v2_url=v2_url, document=company.cnpj if company else None,
-                         settings=AccountSettings())
-        return new, Connected(credentials, permissions, company)
-
-    async def add(self, new: NewAccount, connected: Connected) -> Account:
-        account = await self.store.add_account(new)
-        if connected.missing:
-            labels = ", ".join(check.label for check in connected.missing)
+        if company is not None:
+            await self.store.set_account_document(account.id, company.cnpj)
+        missing = [check.label for check in permissions if not check.granted]
+        if missing:
             await self.store.set_account_state(
                 account.id, AccountState.MISSING_PERMISSIONS,
-                f"Bling does not allow blingsync to read: {labels}")
-            account = await self.store.account_by_id(account.id)
-        return account
+                "Bling does not allow blingsync to read: " + ", ".join(missing))
+        return Added(await self.store.account_by_id(account.id), permissions, company)
 
     async def check(self, account: Account) -> list[PermissionCheck]:
         """Probe the account's permissions again and record the result in its state."""
@@ -220,9 +237,13 @@ class Service:
             if account.state is AccountState.PAUSED or (not names and account.state in SKIPPED_STATES):
                 return SyncOutcome(account, None, account.state_reason or account.state.value)
             async with gate:
-                client = await self.client(account)
-                report = await Importer(self.store, client, account, progress=progress,
-                                        now=self.now).run(trigger=trigger, since=since)
+                try:
+                    client = await self.client(account)
+                    report = await Importer(self.store, client, account, progress=progress,
+                                            now=self.now).run(trigger=trigger, since=since)
+                except Exception as exc:
+                    log.exception("account %s: the import failed", account.name)
+                    report = ImportReport(account.name, error=_in_words(exc))
                 return SyncOutcome(await self.store.account_by_id(account.id), report)
 
         return list(await asyncio.gather(*(one(account) for account in accounts)))

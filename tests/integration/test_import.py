@@ -6,7 +6,7 @@ real parser and a real database (SQLite here; PostgreSQL too when reachable, thr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,19 +61,19 @@ class World:
     async def add_v3(self, index: int = 0, **settings: Any) -> Account:
         client = self.company(index).clients[0]
         code = await self.bling.code(client)
-        new, connected = await self.service.connect(
+        added = await self.service.add_account(
             self.company(index).fantasia, client_id=client.client_id,
-            client_secret=client.client_secret, code=code)
-        new = replace(new, settings=AccountSettings(initial_lookback_days=LOOKBACK_DAYS, **settings))
-        return await self.service.add(new, connected)
+            client_secret=client.client_secret, code=code,
+            settings=AccountSettings(**{"initial_lookback_days": LOOKBACK_DAYS, **settings}))
+        return added.account
 
-    async def add_v2(self, index: int = 0, name: str | None = None) -> Account:
+    async def add_v2(self, index: int = 0, name: str | None = None, **settings: Any) -> Account:
         r = await self.http.post(f"/_sim/accounts/{self.company(index).id}/apikeys", json={})
         assert r.status_code == 200, r.text
-        new, connected = await self.service.connect(name or f"{self.company(index).fantasia} v2",
-                                                    api_key=r.json()["apikey"])
-        new = replace(new, settings=AccountSettings(initial_lookback_days=LOOKBACK_DAYS))
-        return await self.service.add(new, connected)
+        added = await self.service.add_account(
+            name or f"{self.company(index).fantasia} v2", api_key=r.json()["apikey"],
+            settings=AccountSettings(**{"initial_lookback_days": LOOKBACK_DAYS, **settings}))
+        return added.account
 
     async def move(self, note: Note, action: str) -> None:
         r = await self.http.post(f"/_sim/notes/{note.id}/situacao", json={"action": action})
@@ -289,3 +289,119 @@ async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Pat
             [again] = await service.sync()
             assert again.report is not None and again.report.counters.quarantined == 0
             assert len(await service.store.quarantined(account.id)) == 1
+
+
+async def test_one_broken_account_does_not_stop_the_others(world: World) -> None:
+    good = await world.add_v3(0)
+    broken = await world.add_v3(1)
+    # Its stored credentials sealed for another account: unreadable, as after a wrong key.
+    from sqlalchemy import text
+
+    async with world.service.store.engine.begin() as conn:
+        blob = (await conn.execute(text("SELECT credentials FROM accounts WHERE id = :id"),
+                                   {"id": good.id})).scalar_one()
+        await conn.execute(text("UPDATE accounts SET credentials = :blob WHERE id = :id"),
+                           {"blob": blob, "id": broken.id})
+    outcomes = {o.account.name: o for o in await world.service.sync()}
+    assert outcomes[good.name].report is not None and outcomes[good.name].report.ok
+    assert await world.keys(good) == world.truth(0)
+    failed = outcomes[broken.name].report
+    assert failed is not None and not failed.ok and failed.error
+    assert "credentials" in failed.error.lower()
+
+
+async def test_the_first_sync_with_default_settings_lists_notes_waiting_for_their_danfe(
+        world: World) -> None:
+    account = await world.add_v3(initial_lookback_days=30)
+    await world.service.sync()
+    since = world.now() - timedelta(days=30)
+    stale = world.now() - timedelta(hours=24)
+    expected = {n.id for n in world.company().notes.values()
+                if n.modelo == Modelo.NFE and n.tipo == 1 and n.situacao == NfeSituacao.AUTORIZADA
+                and since <= n.emitted_at <= stale}
+    assert expected, "the simulated month must hold Autorizada notes"
+    assert {w.bling_id for w in await world.service.store.unimported(account.id)} == expected
+    # A plain poll lists no Autorizada notes and keeps the list: two listings (Emitida DANFE,
+    # Cancelada), each a page and the empty page that ends it (the client never guesses the
+    # end from a short page).
+    world.bling.clock.advance(60)
+    before = (await world.counters())["requests"]
+    [poll] = await world.service.sync()
+    assert poll.report is not None and poll.report.runs[0].tier == "recent"
+    assert (await world.counters())["requests"] - before == 4
+    assert {w.bling_id for w in await world.service.store.unimported(account.id)} == expected
+    # Printing one's DANFE imports it and takes it off the list at once.
+    waiting = world.company().notes[min(expected)]
+    if waiting.emitted_at >= world.now() - timedelta(days=2):
+        await world.move(waiting, "print-danfe")
+        world.bling.clock.advance(60)
+        await world.service.sync()
+        assert waiting.id not in {w.bling_id for w in await world.service.store.unimported(account.id)}
+
+
+async def test_adding_an_account_with_a_wrong_secret_stores_nothing(world: World) -> None:
+    from blingsync.bling.errors import BlingError
+
+    client = world.company().clients[0]
+    code = await world.bling.code(client)
+    with pytest.raises(BlingError):
+        await world.service.add_account("Errada", client_id=client.client_id,
+                                        client_secret="not-the-secret", code=code)
+    assert await world.service.store.accounts() == []
+
+
+async def test_an_account_whose_check_fails_midway_is_kept_with_a_working_token(world: World) -> None:
+    company = world.company()
+    r = await world.http.post(f"/_sim/accounts/{company.id}/refresh-token", json={})
+    creds = r.json()
+    # Bling is down for the permission probes, after the refresh went through.
+    r = await world.http.put("/_sim/faults", json={"spec": "5xx=1,seed=1"})
+    assert r.status_code == 200, r.text
+    from blingsync.service import ServiceError
+
+    with pytest.raises(ServiceError, match="accounts check"):
+        await world.service.add_account("Marca", client_id=creds["client_id"],
+                                        client_secret=creds["client_secret"],
+                                        refresh_token=creds["refresh_token"])
+    await world.http.put("/_sim/faults", json={"spec": ""})
+    account = await world.service.store.account("Marca")
+    stored = await world.service.store.token_store().load(account.name)
+    assert stored is not None  # whichever token Bling last gave, it is the one kept
+    # And it works: the account imports.
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.ok, outcome.report.error
+
+
+async def test_a_rotated_refresh_token_is_stored_before_a_later_step_fails(tmp_path: Path,
+                                                                          db_url: str) -> None:
+    """Bling answers the token refresh, then fails every probe: the new refresh token (the old
+    one is spent) must already be in the database, or the brand would have to reconnect."""
+    sim = make_sim(accounts=1, invoices=30)
+    inner = httpx.ASGITransport(app=sim.app)
+    down = {"on": True}
+
+    class ProbesFail(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if down["on"] and "/Api/v3/" in request.url.path and "/oauth/" not in request.url.path:
+                return httpx.Response(503, json={"error": {"type": "SERVICE_UNAVAILABLE"}})
+            return await inner.handle_async_request(request)
+
+    transport = ProbesFail()
+    settings = Settings(data_dir=tmp_path, database_url=db_url, secret_key=None,
+                        bling_url="http://bling.test/Api/v3", bling_v2_url="http://bling.test/Api/v2")
+    async with httpx.AsyncClient(transport=inner, base_url="http://bling.test") as http:
+        company = sim.state.world.companies[0]
+        creds = (await http.post(f"/_sim/accounts/{company.id}/refresh-token", json={})).json()
+        async with Service.open(settings, warn=lambda _: None, registry=fast_registry(),
+                                transport=transport) as service:
+            from blingsync.service import ServiceError
+
+            with pytest.raises(ServiceError, match="accounts check"):
+                await service.add_account("Marca", client_id=creds["client_id"],
+                                          client_secret=creds["client_secret"],
+                                          refresh_token=creds["refresh_token"])
+            stored = await service.store.token_store().load("Marca")
+            assert stored is not None and stored.refresh_token.reveal() != creds["refresh_token"]
+            down["on"] = False
+            [outcome] = await service.sync()
+            assert outcome.report is not None and outcome.report.ok, outcome.report.error

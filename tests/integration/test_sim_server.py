@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -116,15 +118,27 @@ async def test_timeout_fault_times_a_real_client_out(server: tuple[str, float]) 
         assert (await http.get("/Api/v3/nfe")).status_code == 401
 
 
-def test_demo_once_runs_end_to_end() -> None:
+def test_demo_once_imports_exactly_the_simulators_emitida_danfe_notes(tmp_path: Path) -> None:
     result = subprocess.run(
         [*blingsync_command(), "demo", "--once", "--invoices", "60"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-        check=False,
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "COLUMNS": "200", "BLINGSYNC_DATA_DIR": str(tmp_path)}, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "notes in Emitida DANFE" in result.stdout
-    assert "connected" in result.stdout
+    assert result.stdout.count("connected") == 3
+    # The table: per brand, the simulator's Emitida DANFE saída NF-e vs the orders imported.
+    rows = [line for line in result.stdout.splitlines() if line.count("│") >= 8]
+    assert len(rows) >= 3
+    brand_rows = [[cell.strip() for cell in row.split("│")[1:-1]] for row in rows]
+    counts = [(int(r[1]), int(r[2]), r[3]) for r in brand_rows if r[1].isdigit()]
+    assert len(counts) == 3, result.stdout
+    assert all(danfe == imported > 0 and match == "yes" for danfe, imported, match in counts)
+    total = int(re.search(r"(\d+) expedition orders imported", result.stdout).group(1))  # type: ignore[union-attr]
+    assert total == sum(imported for _, imported, _ in counts)
+    # And the database says the same, with one order.created event per order.
+    db = sqlite3.connect(tmp_path / "demo" / "blingsync.db")
+    assert db.execute("SELECT count(*) FROM orders WHERE status = 'ready'").fetchone()[0] == total
+    assert db.execute("SELECT count(DISTINCT idempotency_key) FROM outbox").fetchone()[0] == total
 
 
 def test_bad_fault_spec_is_a_clear_error() -> None:

@@ -320,10 +320,10 @@ async def test_save_order_life_cycle_with_one_event_per_change(store: Store, clo
     events = await store.outbox(order_id=order_id)
     assert [(e.type, e.order_version) for e in events] == [
         (EventType.CREATED, 1), (EventType.UPDATED, 2), (EventType.CANCELED, 3)]
+    key = note.order.access_key
     assert [e.idempotency_key for e in events] == [
-        f"order-{order_id}-v1-order.created", f"order-{order_id}-v2-order.updated",
-        f"order-{order_id}-v3-order.canceled"]
-    assert [e.idempotency_key for e in events] == [idempotency_key(order_id, e.order_version, e.type)
+        f"{key}-v1-order.created", f"{key}-v2-order.updated", f"{key}-v3-order.canceled"]
+    assert [e.idempotency_key for e in events] == [idempotency_key(key, e.order_version, e.type)
                                                    for e in events]
     assert events[0].id < events[1].id < events[2].id
     assert events[-1].payload == json.loads(json.dumps(order_json(await store.order(order_id))))
@@ -683,3 +683,22 @@ async def test_an_in_memory_database_serves_concurrent_calls(box: SecretBox, clo
         assert await store.count_orders() == 10 and len(await store.outbox()) == 10
     finally:
         await store.close()
+
+
+async def test_a_removed_and_reconnected_account_gets_new_ids_and_the_same_keys(store: Store) -> None:
+    """Ids are never handed out again (AUTOINCREMENT on SQLite too), and a note imported again
+    after its account was removed and added back carries the key the warehouse already has."""
+    first = await store.add_account(new_account("A"))
+    note = make_note(bling_id=1)
+    created = await store.save_order(first.id, note)
+    [before] = await store.outbox(order_id=created.order_id)
+    await store.remove_account("A")
+    again = await store.add_account(new_account("A"))
+    assert again.id != first.id
+    recreated = await store.save_order(again.id, note)
+    assert recreated.order_id != created.order_id
+    [after] = await store.outbox(order_id=recreated.order_id)
+    assert after.idempotency_key == before.idempotency_key
+    # Another account importing the same note (a brand connected twice) is not refused.
+    other = await store.add_account(new_account("B"))
+    assert (await store.save_order(other.id, note)).result is SaveResult.CREATED

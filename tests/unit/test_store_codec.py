@@ -44,4 +44,5 @@ def test_quarantine_backoff_doubles_to_a_day() -> None:
 
 
 def test_idempotency_key_shape() -> None:
-    assert idempotency_key(42, 3, EventType.CANCELED) == "order-42-v3-order.canceled"
+    key = "35261150985703000194550010000024151596965354"
+    assert idempotency_key(key, 3, EventType.CANCELED) == f"{key}-v3-order.canceled"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -17,10 +17,16 @@ from blingsync.commands.common import (
     with_service,
 )
 from blingsync.config import ConfigError, check_url
+from blingsync.domain import BRASILIA
 from blingsync.service import Service
-from blingsync.store.records import Account, AccountState
+from blingsync.store.records import Account, AccountSettings, AccountState
 
 app = typer.Typer(help="Connect and manage brands' Bling accounts.", no_args_is_help=True)
+
+
+def local(moment: datetime, *, seconds: bool = False) -> str:
+    """A stored (UTC) time as Brasília time, which is what Bling's screens show."""
+    return moment.astimezone(BRASILIA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " BRT"
 
 STATE_WORDS = {
     AccountState.ACTIVE: "[green]ok[/]",
@@ -47,10 +53,14 @@ def print_permissions(checks: list[PermissionCheck]) -> None:
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="The brand's name in blingsync.")],
-    api_key: Annotated[str | None, typer.Option(help="API v2 key of a Bling API user.")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_API_KEY", show_envvar=True,
+        help="API v2 key of a Bling API user (the variable keeps it out of shell history).")] = None,
     client_id: Annotated[str | None, typer.Option(help="OAuth app client id (API v3).")] = None,
-    client_secret: Annotated[str | None, typer.Option(help="OAuth app client secret.")] = None,
-    refresh_token: Annotated[str | None, typer.Option(help="A refresh token of the app.")] = None,
+    client_secret: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_CLIENT_SECRET", show_envvar=True, help="OAuth app client secret.")] = None,
+    refresh_token: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_REFRESH_TOKEN", show_envvar=True, help="A refresh token of the app.")] = None,
     code: Annotated[str | None, typer.Option(help="An authorization code (valid 60 s).")] = None,
     bling_url: Annotated[str | None, typer.Option(
         help="Bling API v3 base URL (env BLINGSYNC_BLING_URL).")] = None,
@@ -82,26 +92,16 @@ def add(
         fail(str(exc), EXIT_USAGE)
 
     async def work(service: Service) -> Account:
-        from blingsync.store import AccountNotFoundError
-
-        try:
-            await service.store.account(name)
-        except AccountNotFoundError:
-            pass
-        else:
-            fail(f"an account named {name!r} already exists (remove it first, or pick another name)",
-                 EXIT_USAGE)
-        new, connected = await service.connect(
+        added = await service.add_account(
             name, api_key=api_key, client_id=client_id, client_secret=client_secret,
-            refresh_token=refresh_token, code=code, bling_url=url, bling_v2_url=v2_url)
-        new = replace(new, settings=replace(new.settings, import_nfce=nfce,
-                                            import_authorized=authorized,
-                                            initial_lookback_days=lookback_days))
-        print_permissions(connected.permissions)
-        account = await service.add(new, connected)
-        company = f" ({connected.company.nome}, CNPJ {connected.company.cnpj})" if connected.company else ""
+            refresh_token=refresh_token, code=code, bling_url=url, bling_v2_url=v2_url,
+            settings=AccountSettings(import_nfce=nfce, import_authorized=authorized,
+                                     initial_lookback_days=lookback_days))
+        print_permissions(added.permissions)
+        account = added.account
+        company = f" ({added.company.nome}, CNPJ {added.company.cnpj})" if added.company else ""
         console.print(f"stored account [bold]{account.name}[/]{company}: API {account.generation.value}")
-        if connected.missing:
+        if added.missing:
             console.print("[red]Missing permissions:[/] grant them in Bling, then run "
                           f"`blingsync accounts check {account.name}`.")
             raise typer.Exit(EXIT_PERMISSIONS)
@@ -127,7 +127,7 @@ def list_(ctx: typer.Context) -> None:
                 account.name, account.generation.value, STATE_WORDS[account.state],
                 str(await service.store.count_orders(account_id=account.id, status=OrderStatus.READY)),
                 str(await service.store.count_orders(account_id=account.id, status=OrderStatus.CANCELED)),
-                f"{last.started_at:%Y-%m-%d %H:%M} {last.outcome.value}" if last else "never",
+                f"{local(last.started_at)} {last.outcome.value}" if last else "never",
                 account.state_reason or "",
             )
         console.print(table)
@@ -157,8 +157,8 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Account n
             table.add_column(column, overflow="fold")
         for run in runs:
             c = run.counters
-            table.add_row(f"{run.started_at:%Y-%m-%d %H:%M:%S}", run.tier or "",
-                          f"{run.window_from:%Y-%m-%d} → {run.window_to:%Y-%m-%d}", run.outcome.value,
+            table.add_row(local(run.started_at, seconds=True), run.tier or "",
+                          f"{local(run.window_from)} → {local(run.window_to)}", run.outcome.value,
                           str(c.listed), str(c.created), str(c.updated), str(c.skipped),
                           str(c.canceled), str(c.quarantined), str(run.requests), run.error or "")
         console.print(table)
@@ -169,7 +169,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Account n
                 q.add_column(column, overflow="fold")
             for entry in quarantined:
                 q.add_row(str(entry.number or entry.bling_id), entry.access_key or "", str(entry.attempts),
-                          f"{entry.next_attempt_at:%Y-%m-%d %H:%M}", entry.reason)
+                          local(entry.next_attempt_at), entry.reason)
             console.print(q)
         waiting = await service.store.unimported(account.id)
         if waiting:
@@ -177,7 +177,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Account n
             for column in ("note", "issued", "situation", "why"):
                 w.add_column(column, overflow="fold")
             for note in waiting:
-                w.add_row(str(note.number), f"{note.issued_at:%Y-%m-%d}", note.situation.label, note.reason)
+                w.add_row(str(note.number), local(note.issued_at), note.situation.label, note.reason)
             console.print(w)
 
     with_service(ctx, work)

@@ -9,7 +9,9 @@ Exit codes (documented in the README):
   says what to do.
 * 2 — the command line was wrong (a bad option value, a missing setting).
 * 3 — what was named does not exist (account, order, file).
-* 4 — done, but the account lacks permissions in Bling (listed above the message).
+* 4 — done, but the account lacks permissions in Bling (listed above the message), or (`sync`)
+  an account was left out because only the user can fix it (reconnect, new key).
+* 130 — interrupted (Ctrl-C); what was committed stays.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+import sqlalchemy.engine
+import sqlalchemy.exc
 import typer
 from rich.console import Console
 
@@ -99,16 +103,41 @@ def with_service(ctx: typer.Context, work: Callable[[Service], Awaitable[T]]) ->
         async with Service.open(settings, warn=warn) as service:
             return await work(service)
 
+    log = logging.getLogger("blingsync")
     try:
         return asyncio.run(main())
     except typer.Exit:
         raise
+    except KeyboardInterrupt:
+        fail("interrupted (what was committed stays; the next run carries on)", 130)
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
-    except (ServiceError, ConfigError) as exc:
+    except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    except ServiceError as exc:
+        fail(str(exc))
     except BlingError as exc:
-        logging.getLogger("blingsync").debug("Bling error", exc_info=True)
+        log.debug("Bling error", exc_info=True)
         fail(f"{exc.user_message} [{exc.code}]")
     except (StoreError, NfeError) as exc:
         fail(str(exc))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        log.debug("database error", exc_info=True)
+        fail(f"the database at {safe_url(settings.database_url)} failed: {_first_line(exc)}")
+    except OSError as exc:
+        log.debug("system error", exc_info=True)
+        fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+    except Exception as exc:
+        log.error("unexpected error", exc_info=True)
+        fail(f"unexpected {type(exc).__name__}: {_first_line(exc)} (details in the log with "
+             "BLINGSYNC_LOG=debug)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)

@@ -8,9 +8,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from blingsync.commands.common import EXIT_FAILED, console, parse_day, with_service
+from blingsync.commands.common import EXIT_FAILED, EXIT_PERMISSIONS, console, parse_day, with_service
 from blingsync.service import Service, SyncOutcome
+from blingsync.store.records import AccountState
 from blingsync.sync.importer import Progress as ImportProgress
+
+NEEDS_USER = frozenset({AccountState.NEEDS_REAUTH, AccountState.INVALID_CREDENTIALS,
+                        AccountState.API_DISCONTINUED})
 
 
 def sync(
@@ -40,6 +44,8 @@ def sync(
     print_summary(outcomes)
     if any(o.report is not None and not o.report.ok for o in outcomes):
         raise typer.Exit(EXIT_FAILED)
+    if any(o.report is None and o.account.state in NEEDS_USER for o in outcomes):
+        raise typer.Exit(EXIT_PERMISSIONS)  # a cron job must notice an account nobody imports
 
 
 def print_summary(outcomes: list[SyncOutcome]) -> None:

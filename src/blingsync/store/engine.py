@@ -76,7 +76,9 @@ def create_engine(url: URL) -> AsyncEngine:
     """An engine for `url` (already passed through `database_url`)."""
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_async_engine(url, pool_pre_ping=True)
+    # Room for every account a process imports at once (service.PARALLEL_ACCOUNTS) to hold a
+    # refresh lock's connection and another for its work: 10 kept, up to 50 in all.
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:

@@ -151,7 +151,7 @@ class OutboxEvent:
     order_id: int
     type: EventType
     order_version: int
-    idempotency_key: str  # f"order-{order_id}-v{version}-{type}": stable across retries and re-runs
+    idempotency_key: str  # f"{access_key}-v{version}-{type}": stable across retries, re-runs, re-adds
     payload: dict[str, object]  # the order JSON at that version
     created_at: datetime
     attempts: int

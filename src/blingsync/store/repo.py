@@ -389,15 +389,20 @@ class Store:
 
     # --- orders -------------------------------------------------------------------------------
 
-    async def known_notes(self, account_id: int, bling_ids: Sequence[int]) -> dict[int, KnownNote]:
-        """The stored orders among `bling_ids` (keyed by Bling id): what the importer may skip."""
+    async def known_notes(self, account_id: int, bling_ids: Sequence[int], *,
+                          kind: str | None = None) -> dict[int, KnownNote]:
+        """The stored orders among `bling_ids` (keyed by Bling id; of `kind` only when given:
+        NF-e and NFC-e are separate lists in Bling): what the importer may skip."""
         found: dict[int, KnownNote] = {}
         async with self._read() as conn:
             for chunk in _chunks(sorted(set(bling_ids))):
+                where = [orders.c.account_id == account_id, orders.c.bling_id.in_(chunk)]
+                if kind is not None:
+                    where.append(orders.c.kind == kind)
                 rows = await conn.execute(
                     select(orders.c.bling_id, orders.c.id, orders.c.access_key, orders.c.situation,
                            orders.c.status, orders.c.version)
-                    .where(orders.c.account_id == account_id, orders.c.bling_id.in_(chunk))
+                    .where(*where)
                     .order_by(orders.c.id))
                 for row in rows:
                     found[row.bling_id] = KnownNote(
@@ -590,7 +595,7 @@ class Store:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK})
         await conn.execute(insert(outbox).values(
             account_id=account_id, order_id=stored.id, type=event.value, order_version=stored.version,
-            idempotency_key=idempotency_key(stored.id, stored.version, event),
+            idempotency_key=idempotency_key(stored.order.access_key, stored.version, event),
             payload=json.dumps(order_json(stored), ensure_ascii=False, separators=(",", ":")),
             created_at=now, attempts=0, next_attempt_at=now, last_error=None, delivered_at=None,
             dead_at=None))
@@ -664,16 +669,19 @@ class Store:
             for row in rows
         ]
 
-    async def quarantine_holds(self, account_id: int, bling_ids: Sequence[int]) -> set[int]:
-        """The notes among `bling_ids` that are quarantined and not yet due for another attempt
-        (the importer skips them, saving the detail and XML requests)."""
+    async def quarantine_holds(self, account_id: int, bling_ids: Sequence[int], *,
+                               kind: str | None = None) -> set[int]:
+        """The notes among `bling_ids` (of `kind` when given) that are quarantined and not yet
+        due for another attempt (the importer skips them, saving the detail and XML requests)."""
         now = self._now()
         held: set[int] = set()
         async with self._read() as conn:
             for chunk in _chunks(sorted(set(bling_ids))):
-                held.update(await conn.scalars(select(quarantine.c.bling_id).where(
-                    quarantine.c.account_id == account_id, quarantine.c.bling_id.in_(chunk),
-                    quarantine.c.next_attempt_at > now)))
+                where = [quarantine.c.account_id == account_id, quarantine.c.bling_id.in_(chunk),
+                         quarantine.c.next_attempt_at > now]
+                if kind is not None:
+                    where.append(quarantine.c.kind == kind)
+                held.update(await conn.scalars(select(quarantine.c.bling_id).where(*where)))
         return held
 
     async def release(self, account_id: int, bling_id: int) -> bool:
@@ -741,18 +749,24 @@ class Store:
 
     # --- notes seen but not imported ----------------------------------------------------------
 
-    async def replace_unimported(self, account_id: int, kind: str, notes: Sequence[UnimportedNote]) -> None:
-        """The account's current list of `kind` notes seen in Bling but not imported (replacing
-        the previous list whole: a note that was printed meanwhile drops out)."""
+    async def replace_unimported(self, account_id: int, kind: str, notes: Sequence[UnimportedNote], *,
+                                 within: tuple[datetime, datetime] | None = None) -> None:
+        """The account's current list of `kind` notes seen in Bling but not imported, replacing
+        the previous list (a note that was printed meanwhile drops out) — whole, or only the
+        notes issued `within` [start, end) when given (a sweep that looked at that much)."""
         _check_kind(kind)
+        if within is not None and any(not within[0] <= note.issued_at < within[1] for note in notes):
+            raise ValueError("replace_unimported got a note issued outside `within`")
         if any(note.kind != kind for note in notes):
             raise ValueError(f"replace_unimported({kind!r}) got notes of another kind")
         now = self._now()
         by_id = {note.bling_id: note for note in notes}  # one row per note, the last word wins
         async with self._write() as conn:
             await self._account_name(conn, account_id)
-            await conn.execute(delete(unimported_notes).where(
-                unimported_notes.c.account_id == account_id, unimported_notes.c.kind == kind))
+            scope = [unimported_notes.c.account_id == account_id, unimported_notes.c.kind == kind]
+            if within is not None:
+                scope += [unimported_notes.c.issued_at >= within[0], unimported_notes.c.issued_at < within[1]]
+            await conn.execute(delete(unimported_notes).where(*scope))
             if by_id:
                 await conn.execute(insert(unimported_notes), [
                     {"account_id": account_id, "kind": kind, "bling_id": note.bling_id, "number": note.number,
@@ -775,9 +789,12 @@ class Store:
         ]
 
 
-def idempotency_key(order_id: int, version: int, event: EventType) -> str:
-    """Stable across retries and re-runs: one change of one order is one key, everywhere."""
-    return f"order-{order_id}-v{version}-{event.value}"
+def idempotency_key(access_key: str, version: int, event: EventType) -> str:
+    """One change of one note is one key: stable across retries and re-runs, and across a
+    removal and re-connection of the account (its orders come back with new ids and the same
+    keys, so a warehouse that has them already ignores them instead of shipping twice).
+    Unique per account: two accounts may import the same note (a brand connected twice)."""
+    return f"{access_key}-v{version}-{event.value}"
 
 
 # --- token store and refresh locks ------------------------------------------------------------

@@ -112,6 +112,7 @@ accounts = Table(
     Column("state_reason", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,  # an id is never handed out again after a removal
 )
 
 cursors = Table(
@@ -156,6 +157,7 @@ orders = Table(
     Index(None, "account_id", "bling_id"),
     Index(None, "account_id", "number"),
     Index(None, "status", "id"),
+    sqlite_autoincrement=True,  # order ids are public (API, exports): never reused
 )
 
 order_items = Table(
@@ -186,7 +188,7 @@ order_volumes = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),  # 1-based, in XML order
-    Column("quantity", Integer, nullable=True),
+    Column("quantity", BigInteger, nullable=True),  # qVol allows 15 digits
     Column("kind", String, nullable=True),
     Column("brand", String, nullable=True),
     Column("numbering", String, nullable=True),
@@ -216,7 +218,7 @@ outbox = Table(
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("type", String(32), nullable=False),  # EventType
     Column("order_version", Integer, nullable=False),
-    Column("idempotency_key", String(100), nullable=False, unique=True),
+    Column("idempotency_key", String(100), nullable=False),
     Column("payload", Text, nullable=False),  # order_json at that version
     Column("created_at", UTCDateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -224,6 +226,7 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("dead_at", UTCDateTime, nullable=True),
+    UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "order_id", "id"),
     Index(None, "account_id", "id"),
     Index(

@@ -303,8 +303,8 @@ class _Sweep:
     async def _import_batch(self, status: InvoiceStatus, batch: list[NoteSummary]) -> None:
         self.listed += len(batch)
         ids = [note.bling_id for note in batch]
-        known = await self.store.known_notes(self.account.id, ids)
-        held = await self.store.quarantine_holds(self.account.id, ids)
+        known = await self.store.known_notes(self.account.id, ids, kind=self.kind.value)
+        held = await self.store.quarantine_holds(self.account.id, ids, kind=self.kind.value)
         todo = [note for note in batch
                 if not _settled(known.get(note.bling_id), status) and note.bling_id not in held]
         skipped = len(batch) - len(todo)
@@ -338,8 +338,20 @@ class _Sweep:
                 log.info("account %s: note %s is %s now, not imported", self.account.name,
                          note.numero, detail.summary.status.label)
                 return
-            xml = await self.client.get_note_xml(detail)
+            try:
+                xml = await self.client.get_note_xml(detail)
+            except NotFound:
+                await self._quarantine(note, "Bling has no XML for this note (its document link and "
+                                       "/nfe/documento both answered not found)", None)
+                return
             order = parse_nfe(xml)
+            if order.operation != 1:
+                log.info("account %s: note %s is an entrada (tpNF 0), not shipped", self.account.name,
+                         note.numero)
+                return
+            if order.model != self.kind.modelo:
+                raise NfeError(f"the XML is of modelo {order.model}, but Bling lists the note as "
+                               f"{self.kind.value.upper()} (modelo {self.kind.modelo})")
             if order.authorization is None or order.authorization.status_code not in AUTHORISED:
                 code = order.authorization.status_code if order.authorization else None
                 raise NfeError("the XML carries no SEFAZ authorisation (protNFe"
@@ -357,7 +369,7 @@ class _Sweep:
                 order=order, xml=xml, links=links,
             ), run_id=self.run_id)
         except NotFound:
-            # Deleted in Bling between the listing and now: nothing to import.
+            # The detail is gone: deleted in Bling between the listing and now.
             log.info("account %s: note %s vanished before it was read", self.account.name, note.numero)
         except (NfeError, InvalidResponse) as error:
             reason = error.user_message if isinstance(error, BlingError) else str(error)
@@ -405,10 +417,11 @@ class _Sweep:
             canceled.append(note.bling_id)
         for start in range(0, len(canceled), BATCH):
             ids = canceled[start:start + BATCH]
-            known = await self.store.known_notes(self.account.id, ids)
+            known = await self.store.known_notes(self.account.id, ids, kind=self.kind.value)
             for bling_id, stored in known.items():
                 if stored.status is OrderStatus.READY:
-                    outcome = await self.store.cancel_order(self.account.id, bling_id, run_id=self.run_id)
+                    outcome = await self.store.cancel_order(self.account.id, bling_id, kind=self.kind.value,
+                                                            run_id=self.run_id)
                     if outcome.result is SaveResult.CANCELED:
                         log.info("account %s: order %s canceled in Bling", self.account.name,
                                  stored.access_key)
@@ -418,15 +431,15 @@ class _Sweep:
 
     async def unimported(self) -> None:
         """Notes at Autorizada (SEFAZ accepted them, the DANFE was never printed) are the
-        commonest "where is my order?": list them and say why they wait. Listed afresh only in
-        sweeps that reach as far back as the widest tier (daily; a poll of the last two days
-        would forget older ones), and only when the account does not import Autorizada notes
-        anyway; in between, notes imported since are taken off the list."""
+        commonest "where is my order?": list them and say why they wait. Listed afresh for the
+        window in every sweep wider than a plain poll (the first import, `--since`, the hourly
+        and daily sweeps: one more list call), and only when the account does not import
+        Autorizada notes anyway; after every sweep, notes imported since leave the list."""
         settings = self.account.settings
         if settings.import_authorized:
             return
-        widest = max((t.lookback for t in settings.tiers), default=timedelta(0))
-        if self.window.end - self.window.start < widest:
+        shortest = min(settings.tiers, key=lambda tier: tier.lookback).name
+        if self.window.tier == shortest:  # a plain poll: keep it at its two list calls
             await self._prune_unimported()
             return
         stale = timedelta(hours=settings.stale_authorized_hours)
@@ -442,7 +455,9 @@ class _Sweep:
                     situation=note.status, issued_at=note.issued_at, access_key=note.chave,
                     reason=_waiting_reason(age),
                 ))
-        await self.store.replace_unimported(self.account.id, self.kind.value, waiting)
+        await self.store.replace_unimported(self.account.id, self.kind.value, waiting,
+                                            within=(self.window.start, self.window.end))
+        await self._prune_unimported()
         await self.flush_unreadable()
 
 
@@ -450,7 +465,8 @@ class _Sweep:
         waiting = [n for n in await self.store.unimported(self.account.id) if n.kind == self.kind.value]
         if not waiting:
             return
-        imported = await self.store.known_notes(self.account.id, [n.bling_id for n in waiting])
+        imported = await self.store.known_notes(self.account.id, [n.bling_id for n in waiting],
+                                                kind=self.kind.value)
         if imported:
             await self.store.replace_unimported(
                 self.account.id, self.kind.value, [n for n in waiting if n.bling_id not in imported])

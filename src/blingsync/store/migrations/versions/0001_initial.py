@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
         sa.UniqueConstraint("name", name=op.f("uq_accounts_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "cursors",
@@ -105,6 +106,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
         sa.UniqueConstraint("account_id", "access_key", name=op.f("uq_orders_account_id_access_key")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_orders_account_id_bling_id"), "orders", ["account_id", "bling_id"], unique=False)
     op.create_index(op.f("ix_orders_account_id_number"), "orders", ["account_id", "number"], unique=False)
@@ -208,7 +210,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("quantity", sa.Integer(), nullable=True),
+        sa.Column("quantity", sa.BigInteger(), nullable=True),
         sa.Column("kind", sa.String(), nullable=True),
         sa.Column("brand", sa.String(), nullable=True),
         sa.Column("numbering", sa.String(), nullable=True),
@@ -242,7 +244,9 @@ def upgrade() -> None:
             ["order_id"], ["orders.id"], name=op.f("fk_outbox_order_id_orders"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("idempotency_key", name=op.f("uq_outbox_idempotency_key")),
+        sa.UniqueConstraint(
+            "account_id", "idempotency_key", name=op.f("uq_outbox_account_id_idempotency_key")
+        ),
         sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_outbox_account_id_id"), "outbox", ["account_id", "id"], unique=False)
