@@ -20,6 +20,7 @@ from blingsync.bling.secrets import redact_log_handlers
 from blingsync.commands import accounts as accounts_commands
 from blingsync.commands import nfe as nfe_commands
 from blingsync.commands import orders as orders_commands
+from blingsync.commands import quarantine as quarantine_commands
 from blingsync.commands import sync as sync_command
 from blingsync.commands.common import Globals
 
@@ -77,6 +78,7 @@ def _main(
 app.add_typer(accounts_commands.app, name="accounts")
 app.add_typer(orders_commands.app, name="orders")
 app.add_typer(nfe_commands.app, name="nfe")
+app.add_typer(quarantine_commands.app, name="quarantine")
 app.command(name="sync")(sync_command.sync)
 
 

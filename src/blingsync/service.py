@@ -52,6 +52,19 @@ them (reconnect, new key, resume), and trying would only repeat the same error."
 log = logging.getLogger(__name__)
 
 
+def _credentials(api_key: str | None, client_id: str | None, client_secret: str | None,
+                 refresh_token: str | None, code: str | None) -> tuple[ApiGeneration, Credentials]:
+    """Credentials as given on the command line or a form; a refresh token is stored as an
+    expired token pair, so the first call refreshes (and stores the rotated one) before use."""
+    if api_key is not None and not (client_id or client_secret or refresh_token or code):
+        return ApiGeneration.V2, V2Credentials(api_key.strip())
+    if api_key is None and client_id and client_secret and bool(refresh_token) != bool(code):
+        seed = StoredTokens(Secret(""), Secret(refresh_token.strip()), 0.0) if refresh_token else None
+        return ApiGeneration.V3, V3Credentials(client_id.strip(), client_secret.strip(), seed)
+    raise ServiceError("give either --api-key, or --client-id and --client-secret with "
+                       "--refresh-token or --code")
+
+
 def _in_words(exc: BaseException) -> str:
     """An unexpected failure, for the summary (the traceback is in the log)."""
     if isinstance(exc, BlingError):
@@ -103,7 +116,7 @@ class Service:
                    transport: httpx.AsyncBaseTransport | None = None,
                    now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> AsyncIterator[Service]:
         box = SecretBox.from_settings(settings.secret_key, settings.data_dir, warn)
-        store = await Store.open(settings.database_url, box=box)
+        store = await Store.open(settings.database_url, box=box, clock=now)  # one notion of now
         if registry is None:
             registry = LimiterRegistry(settings=LimiterSettings(per_second=settings.requests_per_second))
         service = cls(store, settings, registry=registry, transport=transport, now=now)
@@ -166,36 +179,52 @@ class Service:
         url = (bling_url or self.settings.bling_url).rstrip("/")
         v2_url = (bling_v2_url or (self.settings.bling_v2_url if bling_url is None
                                    else v2_url_for(url))).rstrip("/")
-        credentials: Credentials
-        if api_key is not None:
-            generation, credentials = ApiGeneration.V2, V2Credentials(api_key.strip())
-        elif client_id and client_secret and (refresh_token or code):
-            generation = ApiGeneration.V3
-            seed = (StoredTokens(Secret(""), Secret(refresh_token.strip()), 0.0)
-                    if refresh_token else None)
-            credentials = V3Credentials(client_id.strip(), client_secret.strip(), seed)
-        else:
-            raise ServiceError("give either --api-key, or --client-id and --client-secret with "
-                               "--refresh-token or --code")
+        generation, credentials = _credentials(api_key, client_id, client_secret, refresh_token, code)
         account = await self.store.add_account(NewAccount(
             name=name, generation=generation, credentials=credentials, bling_url=url,
             bling_v2_url=v2_url, settings=settings or AccountSettings()))
         try:
-            client = await self.client(account)
-            if code is not None and isinstance(credentials, V3Credentials):
-                await self._token_manager(account.name, credentials, url).exchange_code(code.strip())
-            permissions = await client.check_permissions()
+            return await self._prove(account, credentials, code)
         except (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued):
             await self.store.remove_account(account.name)
             raise
+
+    async def reconnect(
+        self, name: str, *, api_key: str | None = None, client_id: str | None = None,
+        client_secret: str | None = None, refresh_token: str | None = None, code: str | None = None,
+    ) -> Added:
+        """New credentials for an existing account (a revoked app, a new key, or a move from an
+        API v2 key to OAuth), keeping its orders, cursors and settings. Credentials that Bling
+        refuses put the old ones back."""
+        account = await self.store.account(name)
+        old = await self.store.credentials(account.id)
+        _, credentials = _credentials(api_key, client_id, client_secret, refresh_token, code)
+        await self.store.save_credentials(account.id, credentials)
+        account = await self.store.account_by_id(account.id)
+        try:
+            return await self._prove(account, credentials, code)
+        except (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued):
+            await self.store.save_credentials(account.id, old)
+            raise
+
+    async def _prove(self, account: Account, credentials: Credentials, code: str | None) -> Added:
+        """Exchange the code (if any), probe every permission, read the company, and record the
+        outcome in the account's state."""
+        try:
+            client = await self.client(account)
+            if code is not None and isinstance(credentials, V3Credentials):
+                await self._token_manager(account.name, credentials, account.bling_url).exchange_code(
+                    code.strip())
+            permissions = await client.check_permissions()
+        except (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued):
+            raise
         except BlingError as error:
-            await self.store.set_account_state(account.id, AccountState.ACTIVE, None)
             raise ServiceError(
                 f"account {account.name} is stored, but its check could not finish: "
                 f"{error.user_message} Run `blingsync accounts check {account.name}` to finish it."
             ) from error
         company: CompanyInfo | None = None
-        if generation is ApiGeneration.V3:
+        if account.generation is ApiGeneration.V3:
             with contextlib.suppress(BlingError):
                 company = await client.company()
         if company is not None:
@@ -205,6 +234,8 @@ class Service:
             await self.store.set_account_state(
                 account.id, AccountState.MISSING_PERMISSIONS,
                 "Bling does not allow blingsync to read: " + ", ".join(missing))
+        else:
+            await self.store.set_account_state(account.id, AccountState.ACTIVE, None)
         return Added(await self.store.account_by_id(account.id), permissions, company)
 
     async def check(self, account: Account) -> list[PermissionCheck]:

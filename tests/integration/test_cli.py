@@ -164,3 +164,11 @@ def test_nfe_inspect_prints_the_order_of_a_real_issuers_xml(cli: Cli, tmp_path: 
     failed = cli("nfe", "inspect", str(broken))
     assert failed.returncode == 1 and "not well-formed" in one_line_error(failed)
     assert cli("nfe", "inspect", str(tmp_path / "absent.xml")).returncode == 3
+
+
+def test_quarantine_commands_name_what_they_cannot_find(cli: Cli) -> None:
+    listed = cli("quarantine", "list")
+    assert listed.returncode == 0 and "Quarantined notes (0)" in listed.stdout
+    assert cli("quarantine", "retry", "--account", "Ninguém", "--all").returncode == 3
+    both = cli("quarantine", "retry", "--account", "X")
+    assert both.returncode == 2 and "--all" in one_line_error(both)

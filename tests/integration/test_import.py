@@ -251,9 +251,12 @@ async def test_revoked_access_stops_the_account_and_keeps_the_cursor(world: Worl
 async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Path,
                                                                    db_url: str) -> None:
     sim = make_sim(accounts=1, invoices=60)
-    victim = next(n for n in sim.state.world.companies[0].notes.values()
-                  if n.modelo == Modelo.NFE and n.tipo == 1 and n.situacao == NfeSituacao.EMITIDA_DANFE)
+    # The oldest: beyond the reach of every sweep after the first import (90 days back).
+    victim = min((n for n in sim.state.world.companies[0].notes.values()
+                  if n.modelo == Modelo.NFE and n.tipo == 1 and n.situacao == NfeSituacao.EMITIDA_DANFE),
+                 key=lambda n: n.emitted_at)
     inner = httpx.ASGITransport(app=sim.app)
+    healed = {"yes": False}
 
     class Truncating(httpx.AsyncBaseTransport):
         """Bling serving one note's XML cut short, as a broken proxy or storage would."""
@@ -261,7 +264,7 @@ async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Pat
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             response = await inner.handle_async_request(request)
             body = await response.aread()
-            if victim.chave.encode() in body and b"<nfeProc" in body:
+            if not healed["yes"] and victim.chave.encode() in body and b"<nfeProc" in body:
                 body = body[: len(body) // 2]
             return httpx.Response(response.status_code, headers=[
                 (k, v) for k, v in response.headers.items() if k.lower() != "content-length"],
@@ -289,6 +292,19 @@ async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Pat
             [again] = await service.sync()
             assert again.report is not None and again.report.counters.quarantined == 0
             assert len(await service.store.quarantined(account.id)) == 1
+            # Due an hour later, it is fetched by id even though no sweep lists it any more;
+            # still broken, it waits twice as long; once Bling serves it whole, it is imported.
+            bling.clock.advance(3600 + 60)
+            [retry] = await service.sync()
+            assert retry.report is not None and retry.report.counters.quarantined == 1
+            [entry] = await service.store.quarantined(account.id)
+            assert entry.attempts == 2
+            healed["yes"] = True
+            bling.clock.advance(2 * 3600 + 60)
+            [healed_run] = await service.sync()
+            assert healed_run.report is not None and healed_run.report.counters.created == 1
+            assert await service.store.quarantined(account.id) == []
+            assert victim.chave in await world.keys(account)
 
 
 async def test_one_broken_account_does_not_stop_the_others(world: World) -> None:
@@ -405,3 +421,26 @@ async def test_a_rotated_refresh_token_is_stored_before_a_later_step_fails(tmp_p
             down["on"] = False
             [outcome] = await service.sync()
             assert outcome.report is not None and outcome.report.ok, outcome.report.error
+
+
+async def test_reconnect_moves_an_account_from_a_v2_key_to_oauth_and_keeps_its_orders(world: World) -> None:
+    account = await world.add_v2(name="Marca")
+    await world.service.sync()
+    before = await world.keys(account)
+    assert before == world.truth()
+    # A wrong key is refused and the working one stays.
+    from blingsync.bling.errors import BlingError
+
+    with pytest.raises(BlingError):
+        await world.service.reconnect("Marca", api_key="not-a-key")
+    assert (await world.service.store.account("Marca")).generation.value == "v2"
+    client = world.company().clients[0]
+    added = await world.service.reconnect("Marca", client_id=client.client_id,
+                                          client_secret=client.client_secret,
+                                          code=await world.bling.code(client))
+    assert added.account.id == account.id and added.account.generation.value == "v3"
+    assert added.account.state is AccountState.ACTIVE and not added.missing
+    world.bling.clock.advance(60)
+    [outcome] = await world.service.sync()
+    assert outcome.report is not None and outcome.report.ok and outcome.report.counters.created == 0
+    assert await world.keys(account) == before

@@ -110,6 +110,34 @@ def add(
     with_service(ctx, work)
 
 
+@app.command()
+def reconnect(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    api_key: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_API_KEY", show_envvar=True, help="A new API v2 key.")] = None,
+    client_id: Annotated[str | None, typer.Option(help="OAuth app client id (API v3).")] = None,
+    client_secret: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_CLIENT_SECRET", show_envvar=True, help="OAuth app client secret.")] = None,
+    refresh_token: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_REFRESH_TOKEN", show_envvar=True, help="A refresh token of the app.")] = None,
+    code: Annotated[str | None, typer.Option(help="An authorization code (valid 60 s).")] = None,
+) -> None:
+    """Give an account new credentials (after a revoked access, a new key, or to move from an
+    API v2 key to Bling's login), keeping its orders and settings."""
+
+    async def work(service: Service) -> None:
+        added = await service.reconnect(name, api_key=api_key, client_id=client_id,
+                                        client_secret=client_secret, refresh_token=refresh_token, code=code)
+        print_permissions(added.permissions)
+        console.print(f"account [bold]{added.account.name}[/] reconnected: API "
+                      f"{added.account.generation.value}, {STATE_WORDS[added.account.state]}")
+        if added.missing:
+            raise typer.Exit(EXIT_PERMISSIONS)
+
+    with_service(ctx, work)
+
+
 @app.command("list")
 def list_(ctx: typer.Context) -> None:
     """Every account with its state, orders and last import."""

@@ -46,8 +46,8 @@ from blingsync.bling.errors import (
     ReauthorizationNeeded,
 )
 from blingsync.bling.limits import DailyBudgetExhausted
-from blingsync.bling.models import NoteKind, NoteSummary, NoteType, UnreadableRecord
-from blingsync.domain import InvoiceStatus, OrderLinks, OrderStatus
+from blingsync.bling.models import NoteKind, NoteRef, NoteSummary, NoteType, UnreadableRecord
+from blingsync.domain import ApiGeneration, InvoiceStatus, OrderLinks, OrderStatus
 from blingsync.nfe.parse import NfeError, parse_nfe
 from blingsync.store import Store
 from blingsync.store.records import (
@@ -273,6 +273,7 @@ class _Sweep:
         self.listed = 0
         self.done = 0
         self._pending: list[UnreadableRecord] = []  # reported by a listing, quarantined after it
+        self.seen: set[int] = set()  # Bling ids listed in this pass
         self._importable = {InvoiceStatus.DANFE_PRINTED}
         if self.account.settings.import_authorized:
             self._importable.add(InvoiceStatus.AUTHORIZED)
@@ -286,6 +287,22 @@ class _Sweep:
         for status in triggers:
             async for batch in self._batches(status):
                 await self._import_batch(status, batch)
+        await self._retry_quarantined()
+
+    async def _retry_quarantined(self) -> None:
+        """Quarantined notes due for another attempt that this window did not list (older than
+        every sweep reaches) are fetched by their id, so none waits forever for a `--since`.
+        API v2 finds a note only by número and série, which a quarantine entry does not keep:
+        those wait for a sweep or `sync --since` that lists them."""
+        if self.client.generation is not ApiGeneration.V3:
+            return
+        now = self.importer._now()
+        due = [entry for entry in await self.store.quarantined(self.account.id)
+               if entry.kind == self.kind.value and entry.next_attempt_at <= now
+               and entry.bling_id not in self.seen]
+        for entry in due:
+            await self._import_note(NoteRef(kind=self.kind, bling_id=entry.bling_id, numero=entry.number,
+                                            chave=entry.access_key))
 
     async def _batches(self, status: InvoiceStatus) -> AsyncIterator[list[NoteSummary]]:
         batch: list[NoteSummary] = []
@@ -303,6 +320,7 @@ class _Sweep:
     async def _import_batch(self, status: InvoiceStatus, batch: list[NoteSummary]) -> None:
         self.listed += len(batch)
         ids = [note.bling_id for note in batch]
+        self.seen.update(ids)
         known = await self.store.known_notes(self.account.id, ids, kind=self.kind.value)
         held = await self.store.quarantine_holds(self.account.id, ids, kind=self.kind.value)
         todo = [note for note in batch
@@ -315,7 +333,7 @@ class _Sweep:
 
         async def one(note: NoteSummary) -> None:
             async with gate:
-                await self._import_note(note)
+                await self._import_note(note.ref)
                 self.done += 1
                 self._report()
 
@@ -328,10 +346,13 @@ class _Sweep:
             # ends the batch; the caller handles it like any other such error.
             raise _first_error(group) from None
 
-    async def _import_note(self, note: NoteSummary) -> None:
+    async def _import_note(self, note: NoteRef) -> None:
+        """Detail, XML, parse, save: one note (by the reference of its listing entry, or of its
+        quarantine entry when it is retried outside any sweep)."""
+        assert note.bling_id is not None  # noqa: S101 - listings and quarantine always have it
         xml: bytes | None = None
         try:
-            detail = await self.client.get_note(note.ref)
+            detail = await self.client.get_note(note)
             if detail.summary.status not in self._importable:
                 # It moved on since the listing (cancelled, most likely): the cancellation
                 # pass or the next sweep deals with it.
@@ -377,7 +398,8 @@ class _Sweep:
         except ValueError as error:  # a reference the API cannot follow (a v2 note without série)
             await self._quarantine(note, f"Bling's record of this note cannot be followed: {error}", xml)
 
-    async def _quarantine(self, note: NoteSummary, reason: str, payload: bytes | None) -> None:
+    async def _quarantine(self, note: NoteRef, reason: str, payload: bytes | None) -> None:
+        assert note.bling_id is not None  # noqa: S101 - see _import_note
         log.warning("account %s: note %s quarantined: %s", self.account.name, note.numero, reason)
         self.problems.append(f"note {note.numero}: {reason}")
         await self.store.quarantine(self.account.id, QuarantineEntry(
