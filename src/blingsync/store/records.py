@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Final
 
 from blingsync.bling.auth import StoredTokens
+from blingsync.bling.secrets import Secret, redact_url
 from blingsync.domain import (
     ApiGeneration,
     ExpeditionOrder,
@@ -159,6 +160,15 @@ class OutboxEvent:
     last_error: str | None
     delivered_at: datetime | None
     dead_at: datetime | None
+    # Delivery state (migration 0002), defaulted so that older callers keep building events.
+    leased_until: datetime | None = None  # claimed by a relay until then
+    replayed_at: datetime | None = None  # an operator's replay: the retry horizon restarts here
+    last_attempt_ms: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Neither delivered nor dead: a relay will (still) try it, or a pull consumer reads it."""
+        return self.delivered_at is None and self.dead_at is None
 
 
 @dataclass(frozen=True)
@@ -235,3 +245,37 @@ class SyncRun:
     counters: RunCounters
     requests: int
     error: str | None
+
+
+class SinkKind(StrEnum):
+    """Where an account's events go (`blingsync.delivery.sinks`)."""
+
+    WEBHOOK = "webhook"  # a signed POST per event (Standard Webhooks)
+    SMARTGO = "smartgo"  # the SmartGo WMS gateway
+    NONE = "none"  # pull-only: the warehouse reads the events feed; nothing is pushed
+
+
+PUSH_KINDS: Final = frozenset({SinkKind.WEBHOOK, SinkKind.SMARTGO})
+"""The kinds a relay delivers to; a `none` sink's events are only read through the feed."""
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """One account's sink as stored. The secret (the webhook's `whsec_…` signing secret, the
+    SmartGo api_key) travels as a `Secret` and is sealed at rest; `options` holds the kind's
+    other, non-secret settings (SmartGo's doc_depositante, say)."""
+
+    kind: SinkKind
+    url: str | None = None
+    secret: Secret | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    disabled_reason: str | None = None  # why a relay switched it off (a 410 Gone, …)
+    created_at: datetime | None = None  # filled when read from the store
+    updated_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        # The URL may carry a token in its query or user-info: shown redacted, like the secret.
+        url = None if self.url is None else redact_url(self.url)
+        return (f"SinkConfig(kind={self.kind.value!r}, url={url!r}, secret={self.secret!r}, "
+                f"enabled={self.enabled!r}, disabled_reason={self.disabled_reason!r})")

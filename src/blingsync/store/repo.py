@@ -53,6 +53,7 @@ from blingsync.store.errors import (
     SchemaOutdated,
     StoreError,
 )
+from blingsync.store.outbox import DeliveryStore, outbox_event
 from blingsync.store.records import (
     Account,
     AccountSettings,
@@ -116,7 +117,7 @@ def quarantine_backoff(attempts: int) -> timedelta:
     return min(QUARANTINE_FIRST_RETRY * (1 << min(max(attempts - 1, 0), 16)), QUARANTINE_MAX_RETRY)
 
 
-class Store:
+class Store(DeliveryStore):
     """blingsync's database. Open it with `Store.open`, close it with `close`."""
 
     def __init__(self, engine: AsyncEngine, *, box: SecretBox,
@@ -612,15 +613,7 @@ class Store:
             query = query.where(outbox.c.account_id == account_id)
         async with self._read() as conn:
             rows = (await conn.execute(query.order_by(outbox.c.id).limit(limit))).all()
-        return [
-            OutboxEvent(
-                id=row.id, account_id=row.account_id, order_id=row.order_id, type=EventType(row.type),
-                order_version=row.order_version, idempotency_key=row.idempotency_key,
-                payload=json.loads(row.payload), created_at=row.created_at, attempts=row.attempts,
-                next_attempt_at=row.next_attempt_at, last_error=row.last_error,
-                delivered_at=row.delivered_at, dead_at=row.dead_at)
-            for row in rows
-        ]
+        return [outbox_event(row) for row in rows]
 
     # --- quarantine ---------------------------------------------------------------------------
 

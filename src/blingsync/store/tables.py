@@ -22,6 +22,7 @@ from typing import Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -226,6 +227,12 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("dead_at", UTCDateTime, nullable=True),
+    # Delivery (migration 0002, `blingsync.store.outbox`): a claimed event is the claiming relay's
+    # until `leased_until`, so a relay that crashed mid-batch gives its claims back by itself;
+    # `replayed_at` restarts the retry horizon of an event an operator replayed.
+    Column("leased_until", UTCDateTime, nullable=True),
+    Column("replayed_at", UTCDateTime, nullable=True),
+    Column("last_attempt_ms", Integer, nullable=True),  # how long the last delivery attempt took
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "order_id", "id"),
     Index(None, "account_id", "id"),
@@ -237,6 +244,23 @@ outbox = Table(
         postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),
     ),
     sqlite_autoincrement=True,
+)
+
+sinks = Table(
+    "sinks",
+    metadata,
+    # Where an account's outbox events go (`blingsync.delivery`): one sink per account.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("kind", String(16), nullable=False),  # SinkKind
+    Column("url", Text, nullable=True),
+    Column("secret", LargeBinary, nullable=True),  # SecretBox blob, bound to the account's id
+    Column("options", Text, nullable=False),  # non-secret settings of the kind, JSON object
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id"),
 )
 
 inbox = Table(
