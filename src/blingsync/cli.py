@@ -18,6 +18,7 @@ from rich.table import Table
 from blingsync import __version__
 from blingsync.bling.secrets import redact_log_handlers
 from blingsync.commands import accounts as accounts_commands
+from blingsync.commands import delivery as delivery_commands
 from blingsync.commands import nfe as nfe_commands
 from blingsync.commands import orders as orders_commands
 from blingsync.commands import quarantine as quarantine_commands
@@ -79,6 +80,9 @@ app.add_typer(accounts_commands.app, name="accounts")
 app.add_typer(orders_commands.app, name="orders")
 app.add_typer(nfe_commands.app, name="nfe")
 app.add_typer(quarantine_commands.app, name="quarantine")
+app.add_typer(delivery_commands.sinks_app, name="sinks")
+app.add_typer(delivery_commands.deliveries_app, name="deliveries")
+app.command(name="deliver")(delivery_commands.deliver)
 app.command(name="sync")(sync_command.sync)
 
 

@@ -3,13 +3,18 @@ data directory of their own. Checks the one-line errors and exit codes as much a
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import hmac
+import http.server
 import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -172,3 +177,61 @@ def test_quarantine_commands_name_what_they_cannot_find(cli: Cli) -> None:
     assert cli("quarantine", "retry", "--account", "Ninguém", "--all").returncode == 3
     both = cli("quarantine", "retry", "--account", "X")
     assert both.returncode == 2 and "--all" in one_line_error(both)
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """A warehouse's webhook endpoint: checks the Standard Webhooks signature itself."""
+
+    secret = b""
+    seen: list[tuple[str, dict[str, Any]]] = []  # noqa: RUF012 - per test, reset by the fixture
+    forged = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        msg_id, ts = self.headers["webhook-id"], self.headers["webhook-timestamp"]
+        expected = base64.b64encode(hmac.new(self.secret, f"{msg_id}.{ts}.".encode() + body,
+                                             hashlib.sha256).digest()).decode()
+        offered = [s.split(",", 1)[1] for s in self.headers["webhook-signature"].split()]
+        if expected not in offered:
+            type(self).forged += 1
+            self.send_response(401)
+        else:
+            type(self).seen.append((msg_id, json.loads(body)))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_events_reach_a_webhook_signed_once_per_key(cli: Cli) -> None:
+    [_, account] = cli.admin("GET", "/accounts")["accounts"]
+    creds = cli.admin("POST", f"/accounts/{account['id']}/refresh-token", json={})
+    assert cli("accounts", "add", "--name", "Loja", "--client-id", creds["client_id"],
+               env={"BLINGSYNC_CLIENT_SECRET": creds["client_secret"],
+                    "BLINGSYNC_REFRESH_TOKEN": creds["refresh_token"]}).returncode == 0
+    assert cli("sync").returncode == 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.seen, _Receiver.forged = [], 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        set_sink = cli("sinks", "set", "Loja", "--webhook", url)
+        assert set_sink.returncode == 0, set_sink.stderr
+        secret = next(w for w in set_sink.stdout.split() if w.startswith("whsec_"))
+        _Receiver.secret = base64.b64decode(secret.removeprefix("whsec_"))
+        delivered = cli("deliver", "--once")
+        assert delivered.returncode == 0, delivered.stdout + delivered.stderr
+        orders = json.loads(cli("orders", "export", "--account", "Loja").stdout)
+        keys = [key for key, _ in _Receiver.seen]
+        assert _Receiver.forged == 0 and len(keys) == len(set(keys)) == len(orders) > 0
+        received = {event["data"]["access_key"] for _, event in _Receiver.seen}
+        assert received == {o["access_key"] for o in orders}
+        assert cli("deliver", "--once").returncode == 0
+        assert len(_Receiver.seen) == len(orders)  # nothing twice
+        shown = cli("sinks", "show", "Loja")
+        assert "0 pending, 0 dead" in shown.stdout
+        assert secret not in shown.stdout + cli("deliveries", "list").stdout
+    finally:
+        server.shutdown()
