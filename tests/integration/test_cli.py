@@ -235,3 +235,16 @@ def test_events_reach_a_webhook_signed_once_per_key(cli: Cli) -> None:
         assert secret not in shown.stdout + cli("deliveries", "list").stdout
     finally:
         server.shutdown()
+
+
+def test_a_smartgo_sink_is_set_without_echoing_its_key(cli: Cli) -> None:
+    [account, *_] = cli.admin("GET", "/accounts")["accounts"]
+    key = cli.admin("POST", f"/accounts/{account['id']}/apikeys", json={})["apikey"]
+    assert cli("accounts", "add", "--name", "Depósito", env={"BLINGSYNC_API_KEY": key}).returncode == 0
+    set_sink = cli("sinks", "set", "Depósito", "--doc-depositante", "11.222.333/0001-81",
+                   env={"BLINGSYNC_SMARTGO_KEY": "sg-key-0123456789abcdefghij"})
+    assert set_sink.returncode == 0, set_sink.stderr
+    shown = cli("sinks", "show", "Depósito")
+    assert "smartgo" in shown.stdout and "sg-key-0123456789abcdefghij" not in shown.stdout + set_sink.stdout
+    bad = cli("sinks", "set", "Depósito", "--smartgo-key", "k" * 30, "--doc-depositante", "123")
+    assert bad.returncode == 2 and one_line_error(bad)

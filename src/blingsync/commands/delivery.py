@@ -28,15 +28,28 @@ def set_sink(
     secret: Annotated[str | None, typer.Option(
         envvar="BLINGSYNC_SINK_SECRET", show_envvar=True,
         help="The receiver's whsec_… signing secret (default: a new one, printed once).")] = None,
+    smartgo_key: Annotated[str | None, typer.Option(
+        envvar="BLINGSYNC_SMARTGO_KEY", show_envvar=True,
+        help="Create expedições in the SmartGo WMS gateway with this api_key.")] = None,
+    doc_depositante: Annotated[str | None, typer.Option(
+        help="The depositante's CNPJ at SmartGo (default: none sent).")] = None,
+    smartgo_url: Annotated[str | None, typer.Option(help="The SmartGo gateway's base URL.")] = None,
     none: Annotated[bool, typer.Option("--none", help="Pull-only: events wait in the feed.")] = False,
 ) -> None:
-    """Send the account's events to a webhook, or keep them for pulling (--none)."""
-    if bool(webhook) == none:
-        fail("give --webhook URL or --none", EXIT_USAGE)
+    """Send the account's events to a webhook or to SmartGo, or keep them for pulling (--none)."""
+    if sum((bool(webhook), bool(smartgo_key), none)) != 1:
+        fail("give one of --webhook URL, --smartgo-key KEY or --none", EXIT_USAGE)
+    from blingsync.delivery.sinks.smartgo import DEFAULT_BASE_URL, smartgo_sink_config
     from blingsync.delivery.sinks.webhook import webhook_sink_config
 
     try:
-        config = webhook_sink_config(webhook, secret) if webhook else SinkConfig(SinkKind.NONE)
+        if webhook:
+            config = webhook_sink_config(webhook, secret)
+        elif smartgo_key:
+            config = smartgo_sink_config(smartgo_key, doc_depositante=doc_depositante,
+                                         base_url=smartgo_url or DEFAULT_BASE_URL)
+        else:
+            config = SinkConfig(SinkKind.NONE)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -46,8 +59,8 @@ def set_sink(
         if config.kind is SinkKind.NONE:
             console.print(f"account [bold]{found.name}[/]: pull-only, events wait in the feed")
             return
-        console.print(f"account [bold]{found.name}[/]: events go to {config.url}")
-        if secret is None and config.secret is not None:
+        console.print(f"account [bold]{found.name}[/]: events go to {config.kind.value} {config.url}")
+        if config.kind is SinkKind.WEBHOOK and secret is None and config.secret is not None:
             console.print("signing secret (shown once; give it to the receiver): "
                           f"[bold]{config.secret.reveal()}[/]")
 

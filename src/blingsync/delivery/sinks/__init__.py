@@ -1,4 +1,4 @@
-"""Sinks: where an account's outbox events go (`webhook`, `none`; `smartgo` to come), and the
+"""Sinks: where an account's outbox events go (`webhook`, `smartgo`, `none`), and the
 resolver that builds an account's sink from its stored configuration."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import httpx
 
 from blingsync.delivery.sinks.base import DeliveryResult, Outcome, Sink
 from blingsync.delivery.sinks.none import NoneSink
+from blingsync.delivery.sinks.smartgo import SmartGoSink, smartgo_sink_config
 from blingsync.delivery.sinks.webhook import DEFAULT_TIMEOUT, WebhookSink, utc_now, webhook_sink_config
 from blingsync.store import Store
 from blingsync.store.records import SinkConfig, SinkKind
@@ -21,15 +22,17 @@ __all__ = [
     "NoneSink",
     "Outcome",
     "Sink",
+    "SmartGoSink",
     "StoreSinks",
     "WebhookSink",
     "build_sink",
+    "smartgo_sink_config",
     "webhook_sink_config",
 ]
 
 log = logging.getLogger(__name__)
 
-BUILT_KINDS: Final = frozenset({SinkKind.WEBHOOK})
+BUILT_KINDS: Final = frozenset({SinkKind.WEBHOOK, SinkKind.SMARTGO})
 """The push kinds this version can deliver to (the relay claims only their events)."""
 
 
@@ -42,6 +45,10 @@ def build_sink(config: SinkConfig, http: httpx.AsyncClient, *,
         return None
     if config.kind is SinkKind.WEBHOOK and config.url is not None and config.secret is not None:
         return WebhookSink(config.url, config.secret, http, clock=clock, timeout=timeout)
+    if config.kind is SinkKind.SMARTGO:
+        # No secret or a bad option still builds it: its first delivery disables the sink with
+        # the reason in words, which an operator sees, instead of events waiting silently.
+        return SmartGoSink(config, http, clock=clock, timeout=timeout)
     if config.kind is SinkKind.NONE:
         return NoneSink()
     return None
