@@ -4,7 +4,12 @@ talks to it through ASGI (the same bytes as over a socket, without one)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -103,8 +108,36 @@ async def bling(sim: Simulator) -> AsyncIterator[Bling]:
         yield Bling(sim, http)
 
 
+@contextlib.contextmanager
+def simulator_process(*args: str) -> Iterator[str]:
+    """`blingsync simulator ARGS` in a process of its own on a free port, as a user runs it;
+    its base URL once it answers. Stopped at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from blingsync.cli import main; main()", "simulator", "--port", str(port),
+         *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/_sim/accounts", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 # Database fixtures for every test directory: `db_url` runs a test on SQLite and on PostgreSQL
 # (when reachable; skipped with the reason otherwise), `pg_url` on PostgreSQL only.
 from tests.integration.store_fixtures import db_url, pg_url  # noqa: E402
 
-__all__ = ["ANCHOR", "Bling", "basic", "db_url", "make_sim", "pg_url"]
+__all__ = ["ANCHOR", "Bling", "basic", "db_url", "make_sim", "pg_url", "simulator_process"]

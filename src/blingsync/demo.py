@@ -22,16 +22,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from blingsync.bling.retry import DEFAULT_TIMEOUT
+from blingsync.commands.sync import progress_bars
 from blingsync.config import Settings
 from blingsync.domain import BRASILIA as BRT
 from blingsync.domain import OrderStatus
 from blingsync.service import Service, SyncOutcome
 from blingsync.store.records import Account, AccountSettings
-from blingsync.sync.importer import Progress as ImportProgress
 
 if TYPE_CHECKING:
     from blingsync.simulator.state import SimState
@@ -168,15 +167,7 @@ async def run(
 
 
 async def _import(service: Service, console: Console, *, trigger: str) -> list[SyncOutcome]:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(event: ImportProgress) -> None:
-            if event.account not in tasks:
-                tasks[event.account] = bar.add_task(f"importing {event.account}", total=None)
-            bar.update(tasks[event.account], total=event.listed, completed=event.done)
-
+    with progress_bars(console) as progress:
         return await service.sync(trigger=trigger, progress=progress)
 
 

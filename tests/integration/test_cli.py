@@ -11,11 +11,9 @@ import http.server
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -25,34 +23,15 @@ import httpx
 import jsonschema
 import pytest
 
+from tests.conftest import simulator_process
+
 NFELIB_SAMPLE = "35180834128745000152550010000476051695511860-nfe.xml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from blingsync.cli import main; main()", "simulator", "--port", str(port),
-         "--accounts", "2", "--invoices", "80", "--no-rate-limit", "--seed", "4"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/_sim/accounts", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with simulator_process("--accounts", "2", "--invoices", "80", "--no-rate-limit", "--seed", "4") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class Cli:

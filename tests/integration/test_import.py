@@ -5,6 +5,7 @@ real parser and a real database (SQLite here; PostgreSQL too when reachable, thr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,10 +91,11 @@ def detail_and_xml_calls(counters: dict[str, Any]) -> int:
                if "{" in endpoint or "documento" in endpoint or "xml" in endpoint.lower())
 
 
-@pytest.fixture
-async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
-    sim = make_sim(accounts=2, invoices=150)
-    transport = httpx.ASGITransport(app=sim.app)
+@contextlib.asynccontextmanager
+async def open_world(sim: Simulator, transport: httpx.AsyncBaseTransport, tmp_path: Path,
+                     db_url: str) -> AsyncIterator[World]:
+    """The service on its own database, talking to `sim` through `transport`, on the
+    simulator's clock."""
     settings = Settings(data_dir=tmp_path, database_url=db_url, secret_key=None,
                         bling_url="http://bling.test/Api/v3", bling_v2_url="http://bling.test/Api/v2")
     async with httpx.AsyncClient(transport=transport, base_url="http://bling.test") as http:
@@ -102,6 +104,14 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
                                 transport=transport,
                                 now=lambda: datetime.fromtimestamp(bling.clock.time(), UTC)) as service:
             yield World(sim, bling, service, http)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
+    sim = make_sim(accounts=2, invoices=150)
+    transport = httpx.ASGITransport(app=sim.app)
+    async with open_world(sim, transport, tmp_path, db_url) as world:
+        yield world
 
 
 async def test_first_import_takes_every_emitida_danfe_saida_nfe_and_nothing_else(world: World) -> None:
@@ -271,40 +281,34 @@ async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Pat
                 content=body)
 
     transport = Truncating()
-    settings = Settings(data_dir=tmp_path, database_url=db_url, secret_key=None,
-                        bling_url="http://bling.test/Api/v3", bling_v2_url="http://bling.test/Api/v2")
-    async with httpx.AsyncClient(transport=transport, base_url="http://bling.test") as http:
-        bling = Bling(sim, http)
-        async with Service.open(settings, warn=lambda _: None, registry=fast_registry(),
-                                transport=transport,
-                                now=lambda: datetime.fromtimestamp(bling.clock.time(), UTC)) as service:
-            world = World(sim, bling, service, http)
-            account = await world.add_v3()
-            [outcome] = await service.sync()
-            assert outcome.report is not None and outcome.report.ok
-            assert outcome.report.counters.quarantined == 1
-            assert await world.keys(account) == world.truth() - {victim.chave}
-            [entry] = await service.store.quarantined(account.id)
-            assert entry.bling_id == victim.id and "XML" in entry.reason
-            [run] = await service.store.runs(account.id, limit=1)
-            assert run.outcome is RunOutcome.PARTIAL
-            # Held back from the next poll (no detail calls for it), not forgotten.
-            [again] = await service.sync()
-            assert again.report is not None and again.report.counters.quarantined == 0
-            assert len(await service.store.quarantined(account.id)) == 1
-            # Due an hour later, it is fetched by id even though no sweep lists it any more;
-            # still broken, it waits twice as long; once Bling serves it whole, it is imported.
-            bling.clock.advance(3600 + 60)
-            [retry] = await service.sync()
-            assert retry.report is not None and retry.report.counters.quarantined == 1
-            [entry] = await service.store.quarantined(account.id)
-            assert entry.attempts == 2
-            healed["yes"] = True
-            bling.clock.advance(2 * 3600 + 60)
-            [healed_run] = await service.sync()
-            assert healed_run.report is not None and healed_run.report.counters.created == 1
-            assert await service.store.quarantined(account.id) == []
-            assert victim.chave in await world.keys(account)
+    async with open_world(sim, transport, tmp_path, db_url) as world:
+        service, bling = world.service, world.bling
+        account = await world.add_v3()
+        [outcome] = await service.sync()
+        assert outcome.report is not None and outcome.report.ok
+        assert outcome.report.counters.quarantined == 1
+        assert await world.keys(account) == world.truth() - {victim.chave}
+        [entry] = await service.store.quarantined(account.id)
+        assert entry.bling_id == victim.id and "XML" in entry.reason
+        [run] = await service.store.runs(account.id, limit=1)
+        assert run.outcome is RunOutcome.PARTIAL
+        # Held back from the next poll (no detail calls for it), not forgotten.
+        [again] = await service.sync()
+        assert again.report is not None and again.report.counters.quarantined == 0
+        assert len(await service.store.quarantined(account.id)) == 1
+        # Due an hour later, it is fetched by id even though no sweep lists it any more;
+        # still broken, it waits twice as long; once Bling serves it whole, it is imported.
+        bling.clock.advance(3600 + 60)
+        [retry] = await service.sync()
+        assert retry.report is not None and retry.report.counters.quarantined == 1
+        [entry] = await service.store.quarantined(account.id)
+        assert entry.attempts == 2
+        healed["yes"] = True
+        bling.clock.advance(2 * 3600 + 60)
+        [healed_run] = await service.sync()
+        assert healed_run.report is not None and healed_run.report.counters.created == 1
+        assert await service.store.quarantined(account.id) == []
+        assert victim.chave in await world.keys(account)
 
 
 async def test_one_broken_account_does_not_stop_the_others(world: World) -> None:
@@ -403,24 +407,20 @@ async def test_a_rotated_refresh_token_is_stored_before_a_later_step_fails(tmp_p
             return await inner.handle_async_request(request)
 
     transport = ProbesFail()
-    settings = Settings(data_dir=tmp_path, database_url=db_url, secret_key=None,
-                        bling_url="http://bling.test/Api/v3", bling_v2_url="http://bling.test/Api/v2")
-    async with httpx.AsyncClient(transport=inner, base_url="http://bling.test") as http:
-        company = sim.state.world.companies[0]
-        creds = (await http.post(f"/_sim/accounts/{company.id}/refresh-token", json={})).json()
-        async with Service.open(settings, warn=lambda _: None, registry=fast_registry(),
-                                transport=transport) as service:
-            from blingsync.service import ServiceError
+    async with open_world(sim, transport, tmp_path, db_url) as world:
+        company = world.company()
+        creds = (await world.http.post(f"/_sim/accounts/{company.id}/refresh-token", json={})).json()
+        from blingsync.service import ServiceError
 
-            with pytest.raises(ServiceError, match="accounts check"):
-                await service.add_account("Marca", client_id=creds["client_id"],
-                                          client_secret=creds["client_secret"],
-                                          refresh_token=creds["refresh_token"])
-            stored = await service.store.token_store().load("Marca")
-            assert stored is not None and stored.refresh_token.reveal() != creds["refresh_token"]
-            down["on"] = False
-            [outcome] = await service.sync()
-            assert outcome.report is not None and outcome.report.ok, outcome.report.error
+        with pytest.raises(ServiceError, match="accounts check"):
+            await world.service.add_account("Marca", client_id=creds["client_id"],
+                                            client_secret=creds["client_secret"],
+                                            refresh_token=creds["refresh_token"])
+        stored = await world.service.store.token_store().load("Marca")
+        assert stored is not None and stored.refresh_token.reveal() != creds["refresh_token"]
+        down["on"] = False
+        [outcome] = await world.service.sync()
+        assert outcome.report is not None and outcome.report.ok, outcome.report.error
 
 
 async def test_reconnect_moves_an_account_from_a_v2_key_to_oauth_and_keeps_its_orders(world: World) -> None:

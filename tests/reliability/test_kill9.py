@@ -11,7 +11,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +24,12 @@ import pytest
 from blingsync.store import Store
 from blingsync.store.crypto import SecretBox
 from blingsync.store.records import EventType, RunOutcome
+from tests.conftest import simulator_process
 
 NOTES = 2_000
 KILLS = 6
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _blingsync(*args: str) -> list[str]:
@@ -44,27 +38,8 @@ def _blingsync(*args: str) -> list[str]:
 
 @pytest.fixture
 def simulator() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        _blingsync("simulator", "--port", str(port), "--accounts", "1", "--invoices", "0",
-                   "--no-rate-limit", "--seed", "3"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/_sim/accounts", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulator did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.1)
+    with simulator_process("--accounts", "1", "--invoices", "0", "--no-rate-limit", "--seed", "3") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _env(tmp_path: Path, database_url: str) -> dict[str, str]:

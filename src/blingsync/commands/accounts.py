@@ -39,6 +39,30 @@ STATE_WORDS = {
 }
 
 
+# The credential options `add` and `reconnect` share. Secrets may come from the environment,
+# which keeps them out of the shell history and `ps`.
+ApiKeyOption = Annotated[str | None, typer.Option(
+    envvar="BLINGSYNC_API_KEY", show_envvar=True, help="API v2 key of a Bling API user.")]
+ClientIdOption = Annotated[str | None, typer.Option(help="OAuth app client id (API v3).")]
+ClientSecretOption = Annotated[str | None, typer.Option(
+    envvar="BLINGSYNC_CLIENT_SECRET", show_envvar=True, help="OAuth app client secret.")]
+RefreshTokenOption = Annotated[str | None, typer.Option(
+    envvar="BLINGSYNC_REFRESH_TOKEN", show_envvar=True, help="A refresh token of the app.")]
+CodeOption = Annotated[str | None, typer.Option(help="An authorization code (valid 60 s).")]
+
+
+def check_credential_options(api_key: str | None, client_id: str | None, client_secret: str | None,
+                             refresh_token: str | None, code: str | None) -> None:
+    """One API generation's credentials, complete, or a usage error saying what is wrong."""
+    if api_key is not None and any((client_id, client_secret, refresh_token, code)):
+        fail("give --api-key (API v2) or the OAuth options (API v3), not both", EXIT_USAGE)
+    if api_key is None and not (client_id and client_secret and (refresh_token or code)):
+        fail("give --api-key KEY, or --client-id, --client-secret and --refresh-token or --code",
+             EXIT_USAGE)
+    if refresh_token and code:
+        fail("give --refresh-token or --code, not both", EXIT_USAGE)
+
+
 def print_permissions(checks: list[PermissionCheck]) -> None:
     table = Table(title="Permissions", show_header=True)
     table.add_column("resource")
@@ -53,15 +77,11 @@ def print_permissions(checks: list[PermissionCheck]) -> None:
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="The brand's name in blingsync.")],
-    api_key: Annotated[str | None, typer.Option(
-        envvar="BLINGSYNC_API_KEY", show_envvar=True,
-        help="API v2 key of a Bling API user (the variable keeps it out of shell history).")] = None,
-    client_id: Annotated[str | None, typer.Option(help="OAuth app client id (API v3).")] = None,
-    client_secret: Annotated[str | None, typer.Option(
-        envvar="BLINGSYNC_CLIENT_SECRET", show_envvar=True, help="OAuth app client secret.")] = None,
-    refresh_token: Annotated[str | None, typer.Option(
-        envvar="BLINGSYNC_REFRESH_TOKEN", show_envvar=True, help="A refresh token of the app.")] = None,
-    code: Annotated[str | None, typer.Option(help="An authorization code (valid 60 s).")] = None,
+    api_key: ApiKeyOption = None,
+    client_id: ClientIdOption = None,
+    client_secret: ClientSecretOption = None,
+    refresh_token: RefreshTokenOption = None,
+    code: CodeOption = None,
     bling_url: Annotated[str | None, typer.Option(
         help="Bling API v3 base URL (env BLINGSYNC_BLING_URL).")] = None,
     bling_v2_url: Annotated[str | None, typer.Option(
@@ -77,14 +97,7 @@ def add(
     name = name.strip()
     if not name:
         fail("--name must not be empty", EXIT_USAGE)
-    oauth = (client_id, client_secret, refresh_token, code)
-    if api_key is not None and any(oauth):
-        fail("give --api-key (API v2) or the OAuth options (API v3), not both", EXIT_USAGE)
-    if api_key is None and not (client_id and client_secret and (refresh_token or code)):
-        fail("give --api-key KEY, or --client-id, --client-secret and --refresh-token or --code",
-             EXIT_USAGE)
-    if refresh_token and code:
-        fail("give --refresh-token or --code, not both", EXIT_USAGE)
+    check_credential_options(api_key, client_id, client_secret, refresh_token, code)
     try:
         url = check_url(bling_url, "--bling-url") if bling_url else None
         v2_url = check_url(bling_v2_url, "--bling-v2-url") if bling_v2_url else None
@@ -114,17 +127,15 @@ def add(
 def reconnect(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Account name.")],
-    api_key: Annotated[str | None, typer.Option(
-        envvar="BLINGSYNC_API_KEY", show_envvar=True, help="A new API v2 key.")] = None,
-    client_id: Annotated[str | None, typer.Option(help="OAuth app client id (API v3).")] = None,
-    client_secret: Annotated[str | None, typer.Option(
-        envvar="BLINGSYNC_CLIENT_SECRET", show_envvar=True, help="OAuth app client secret.")] = None,
-    refresh_token: Annotated[str | None, typer.Option(
-        envvar="BLINGSYNC_REFRESH_TOKEN", show_envvar=True, help="A refresh token of the app.")] = None,
-    code: Annotated[str | None, typer.Option(help="An authorization code (valid 60 s).")] = None,
+    api_key: ApiKeyOption = None,
+    client_id: ClientIdOption = None,
+    client_secret: ClientSecretOption = None,
+    refresh_token: RefreshTokenOption = None,
+    code: CodeOption = None,
 ) -> None:
     """Give an account new credentials (after a revoked access, a new key, or to move from an
     API v2 key to Bling's login), keeping its orders and settings."""
+    check_credential_options(api_key, client_id, client_secret, refresh_token, code)
 
     async def work(service: Service) -> None:
         added = await service.reconnect(name, api_key=api_key, client_id=client_id,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -12,6 +15,7 @@ from blingsync.commands.common import EXIT_FAILED, EXIT_PERMISSIONS, console, pa
 from blingsync.service import Service, SyncOutcome
 from blingsync.store.records import AccountState
 from blingsync.sync.importer import Progress as ImportProgress
+from blingsync.sync.importer import ProgressSink
 
 NEEDS_USER = frozenset({AccountState.NEEDS_REAUTH, AccountState.INVALID_CREDENTIALS,
                         AccountState.API_DISCONTINUED})
@@ -28,16 +32,7 @@ def sync(
     start = parse_day(since, "--since")
 
     async def work(service: Service) -> list[SyncOutcome]:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            tasks: dict[tuple[str, str], TaskID] = {}
-
-            def progress(event: ImportProgress) -> None:
-                key = (event.account, event.stream)
-                if key not in tasks:
-                    tasks[key] = bar.add_task(f"{event.account} {event.stream.upper()}", total=None)
-                bar.update(tasks[key], total=event.listed, completed=event.done)
-
+        with progress_bars(console) as progress:
             return await service.sync(account or (), since=start, progress=progress)
 
     outcomes = with_service(ctx, work)
@@ -46,6 +41,23 @@ def sync(
         raise typer.Exit(EXIT_FAILED)
     if any(o.report is None and o.account.state in NEEDS_USER for o in outcomes):
         raise typer.Exit(EXIT_PERMISSIONS)  # a cron job must notice an account nobody imports
+
+
+@contextlib.contextmanager
+def progress_bars(console: Console) -> Iterator[ProgressSink]:
+    """One bar per account and stream while an import runs (gone when it ends), fed by the
+    importer's progress events."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        tasks: dict[tuple[str, str], TaskID] = {}
+
+        def progress(event: ImportProgress) -> None:
+            key = (event.account, event.stream)
+            if key not in tasks:
+                tasks[key] = bar.add_task(f"{event.account} {event.stream.upper()}", total=None)
+            bar.update(tasks[key], total=event.listed, completed=event.done)
+
+        yield progress
 
 
 def print_summary(outcomes: list[SyncOutcome]) -> None:
