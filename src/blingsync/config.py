@@ -34,6 +34,12 @@ class Settings:
     requests_per_second: int = 3
     """Bling's own limit. Raise it only against a Bling-compatible test server (the simulator
     with its limits off): Bling refuses a 4th request within a second."""
+    public_url: str = "http://127.0.0.1:8000"
+    """Where browsers and Bling reach `blingsync serve` (the OAuth redirect URI is below it)."""
+    oauth_client_id: str | None = None
+    """The Bling app that brands connect through (`/oauth/bling/start`); its secret also
+    verifies Bling's webhooks to that app."""
+    oauth_client_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +56,10 @@ class Settings:
             bling_v2_url=check_url(v2, "BLINGSYNC_BLING_V2_URL") if v2 else v2_url_for(bling_url),
             requests_per_second=_positive(env.get("BLINGSYNC_REQUESTS_PER_SECOND") or "3",
                                           "BLINGSYNC_REQUESTS_PER_SECOND"),
+            public_url=check_url(env.get("BLINGSYNC_PUBLIC_URL") or "http://127.0.0.1:8000",
+                                 "BLINGSYNC_PUBLIC_URL"),
+            oauth_client_id=env.get("BLINGSYNC_OAUTH_CLIENT_ID") or None,
+            oauth_client_secret=env.get("BLINGSYNC_OAUTH_CLIENT_SECRET") or None,
         )
 
     def with_data_dir(self, data_dir: Path) -> Settings:

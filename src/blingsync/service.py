@@ -228,7 +228,7 @@ class Service:
             with contextlib.suppress(BlingError):
                 company = await client.company()
         if company is not None:
-            await self.store.set_account_document(account.id, company.cnpj)
+            await self.store.set_account_document(account.id, company.cnpj, company.id)
         missing = [check.label for check in permissions if not check.granted]
         if missing:
             await self.store.set_account_state(

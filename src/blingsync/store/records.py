@@ -56,7 +56,8 @@ class AccountSettings:
     import_nfce: bool = False
     initial_lookback_days: int = 30  # how far back the first import reaches
     poll_interval_s: int = 60
-    write_back: bool = False
+    write_back: bool = False  # report the warehouse's shipments back to Bling (logistics, order situation)
+    write_back_situation: str | None = None  # the sales-order situation, by name, set on shipment
     stale_authorized_hours: int = 24  # "Autorizada, DANFE not printed yet" is reported after this
     tiers: tuple[SweepTier, ...] = DEFAULT_TIERS
 
@@ -101,6 +102,7 @@ class Account:
     state_reason: str | None
     created_at: datetime
     updated_at: datetime
+    company_id: str | None = None  # Bling's companyId (API v3), what its webhooks carry
 
 
 @dataclass(frozen=True)

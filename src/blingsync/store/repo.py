@@ -53,6 +53,8 @@ from blingsync.store.errors import (
     SchemaOutdated,
     StoreError,
 )
+from blingsync.store.inbox import InboxStore
+from blingsync.store.oauth import OAuthStateStore
 from blingsync.store.outbox import DeliveryStore, outbox_event
 from blingsync.store.records import (
     Account,
@@ -75,6 +77,7 @@ from blingsync.store.records import (
     V2Credentials,
     V3Credentials,
 )
+from blingsync.store.shipments import ShipmentStore
 from blingsync.store.tables import (
     accounts,
     cursors,
@@ -87,6 +90,7 @@ from blingsync.store.tables import (
     sync_runs,
     unimported_notes,
 )
+from blingsync.store.tokens import ApiTokenStore
 
 T = TypeVar("T")
 
@@ -117,7 +121,7 @@ def quarantine_backoff(attempts: int) -> timedelta:
     return min(QUARANTINE_FIRST_RETRY * (1 << min(max(attempts - 1, 0), 16)), QUARANTINE_MAX_RETRY)
 
 
-class Store(DeliveryStore):
+class Store(DeliveryStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore):
     """blingsync's database. Open it with `Store.open`, close it with `close`."""
 
     def __init__(self, engine: AsyncEngine, *, box: SecretBox,
@@ -272,8 +276,20 @@ class Store(DeliveryStore):
     async def update_account_settings(self, account_id: int, settings: AccountSettings) -> None:
         await self._update_account(account_id, settings=settings_to_json(settings))
 
-    async def set_account_document(self, account_id: int, document: str | None) -> None:
-        await self._update_account(account_id, document=document)
+    async def set_account_document(self, account_id: int, document: str | None,
+                                   company_id: str | None = None) -> None:
+        """The company's CNPJ and, for API v3, Bling's companyId (what webhooks carry)."""
+        values: dict[str, Any] = {"document": document}
+        if company_id is not None:
+            values["company_id"] = company_id
+        await self._update_account(account_id, **values)
+
+    async def accounts_by_company(self, company_id: str) -> list[Account]:
+        """The accounts connected to one Bling company (webhooks name it by `companyId`)."""
+        async with self._read() as conn:
+            rows = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(accounts.c.company_id == company_id)
+                                       .order_by(accounts.c.id))).all()
+        return [_account(row) for row in rows]
 
     async def remove_account(self, name: str) -> None:
         """Deletes the account and, by cascade, its orders, events, runs, cursors and the rest."""
@@ -881,7 +897,7 @@ def _account(row: Row[Any]) -> Account:
         id=row.id, name=row.name, generation=ApiGeneration(row.generation), bling_url=row.bling_url,
         bling_v2_url=row.bling_v2_url, document=row.document, settings=settings_from_json(row.settings),
         state=AccountState(row.state), state_reason=row.state_reason, created_at=row.created_at,
-        updated_at=row.updated_at)
+        updated_at=row.updated_at, company_id=row.company_id)
 
 
 def _stored(row: Row[Any]) -> StoredOrder:

@@ -107,12 +107,14 @@ accounts = Table(
     Column("bling_url", String, nullable=False),
     Column("bling_v2_url", String, nullable=False),
     Column("document", String, nullable=True),  # CNPJ digits
+    Column("company_id", String(64), nullable=True),  # Bling's companyId (webhooks route by it)
     Column("credentials", LargeBinary, nullable=False),  # SecretBox blob, bound to this row's id
     Column("settings", Text, nullable=False),  # AccountSettings as JSON
     Column("state", String(32), nullable=False),  # AccountState
     Column("state_reason", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "company_id"),
     sqlite_autoincrement=True,  # an id is never handed out again after a removal
 )
 
@@ -233,6 +235,9 @@ outbox = Table(
     Column("leased_until", UTCDateTime, nullable=True),
     Column("replayed_at", UTCDateTime, nullable=True),
     Column("last_attempt_ms", Integer, nullable=True),  # how long the last delivery attempt took
+    # Migration 0003: "sink" events go to the account's sink (and the pull feed); "bling" events
+    # are write-backs to Bling (`blingsync.delivery.writeback`). Per-order order holds per channel.
+    Column("channel", String(16), nullable=False, server_default="sink"),
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "order_id", "id"),
     Index(None, "account_id", "id"),
@@ -273,8 +278,65 @@ inbox = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("processed_at", UTCDateTime, nullable=True),
     Column("payload", Text, nullable=False),
+    # Migration 0003: what the re-check needs without parsing the payload again, and its outcome.
+    Column("event", String(64), nullable=True),  # e.g. "invoice.updated"
+    Column("company_id", String(64), nullable=True),
+    Column("resource_id", BigInteger, nullable=True),  # data.id: the note's or order's Bling id
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("outcome", Text, nullable=True),  # what the re-check did, in words; or its last error
     Index("ix_inbox_unprocessed", "received_at",
           sqlite_where=text("processed_at IS NULL"), postgresql_where=text("processed_at IS NULL")),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    # Bearer tokens of the REST API: only a SHA-256 of the token is kept; the token is shown once.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),  # "read" | "admin"
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # the token's first characters, to recognise it
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    # One-time OAuth connect attempts (`blingsync.web.oauth`): the connect link's ticket, then the
+    # `state` sent to Bling, both stored as SHA-256 and bound to the browser session that opened
+    # the link and to the account being connected.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_name", String, nullable=False),
+    Column("ticket_sha256", String(64), nullable=True, unique=True),
+    Column("state_sha256", String(64), nullable=True, unique=True),
+    Column("session_sha256", String(64), nullable=True),
+    Column("options", Text, nullable=False),  # non-secret connect options, JSON object
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("outcome", Text, nullable=True),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    # What the warehouse reported (`POST /api/v1/orders/{id}/shipment`); each report a row.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("tracking_code", String(100), nullable=True),
+    Column("carrier", String, nullable=True),
+    Column("shipped_at", UTCDateTime, nullable=True),
+    Column("reported_at", UTCDateTime, nullable=False),
+    Column("payload", Text, nullable=False),  # the report as received (JSON)
+    Index(None, "order_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 sync_runs = Table(
