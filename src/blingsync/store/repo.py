@@ -40,6 +40,7 @@ from blingsync.bling.auth import PROCESS_REFRESH_LOCK, RefreshLock, StoredTokens
 from blingsync.domain import ApiGeneration, InvoiceStatus, OrderLinks, OrderStatus, StoredOrder
 from blingsync.orderjson import order_from_fields, order_json
 from blingsync.store import migrate as migrations
+from blingsync.store.browse import BrowseStore
 from blingsync.store.codec import order_content, settings_from_json, settings_to_json
 from blingsync.store.crypto import DecryptionFailed, SecretBox, open_credentials, seal_credentials
 from blingsync.store.engine import WRITE_OPTION, create_engine, database_url, is_memory_sqlite, sqlite_path
@@ -121,7 +122,7 @@ def quarantine_backoff(attempts: int) -> timedelta:
     return min(QUARANTINE_FIRST_RETRY * (1 << min(max(attempts - 1, 0), 16)), QUARANTINE_MAX_RETRY)
 
 
-class Store(DeliveryStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore):
+class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore):
     """blingsync's database. Open it with `Store.open`, close it with `close`."""
 
     def __init__(self, engine: AsyncEngine, *, box: SecretBox,
