@@ -42,3 +42,15 @@ if command -v npm >/dev/null 2>&1 && [ -f "$js/package-lock.json" ] &&
         echo "warning: npm ci in tests/thirdparty failed; the bling-erp-api test will skip" >&2
     fi
 fi
+# Debian's Chromium for the browser tests (tests/e2e): Playwright launches /usr/bin/chromium and
+# never downloads a browser of its own. Optional and never fatal: installed only as root on a
+# system with apt-get; otherwise, or if the install fails, those tests skip and name this script.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt_install() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            chromium chromium-driver >/dev/null 2>&1
+    }
+    if ! apt_install && ! { apt-get update -qq >/dev/null 2>&1 && apt_install; }; then
+        echo "warning: apt-get install chromium chromium-driver failed; the browser tests (tests/e2e) will skip" >&2
+    fi
+fi

@@ -35,7 +35,7 @@ from blingsync.store.records import (
     V2Credentials,
     V3Credentials,
 )
-from blingsync.sync.importer import Importer, ImportReport, ProgressSink
+from blingsync.sync.importer import Importer, ImportReport, ProgressSink, account_state_for
 
 PARALLEL_ACCOUNTS = 16
 """Accounts imported at once by one process. Each is paced at its own 3 requests/s, so this
@@ -239,18 +239,36 @@ class Service:
         return Added(await self.store.account_by_id(account.id), permissions, company)
 
     async def check(self, account: Account) -> list[PermissionCheck]:
-        """Probe the account's permissions again and record the result in its state."""
+        """Probe the account's permissions again and record the result in its state (a refusal
+        of the credentials is raised)."""
         client = await self.client(account)
         checks = await client.check_permissions()
+        await self._record_checks(account, checks)
+        await self._learn_company(account, client)
+        return checks
+
+    async def _record_checks(self, account: Account, checks: Sequence[PermissionCheck]) -> None:
+        """A check's outcome as the account's state; a paused account stays paused (the
+        operator's pause outranks whatever the check finds)."""
+        if account.state is AccountState.PAUSED:
+            return
         missing = [check.label for check in checks if not check.granted]
         if missing:
             await self.store.set_account_state(
                 account.id, AccountState.MISSING_PERMISSIONS,
                 "Bling does not allow blingsync to read: " + ", ".join(missing))
-        elif account.state in (AccountState.MISSING_PERMISSIONS, AccountState.INVALID_CREDENTIALS,
-                               AccountState.NEEDS_REAUTH):
+        elif account.state in RECHECKED_STATES:
             await self.store.set_account_state(account.id, AccountState.ACTIVE, None)
-        return checks
+
+    async def _learn_company(self, account: Account, client: BlingClient) -> None:
+        """Record Bling's companyId (API v3), which webhooks are routed by: accounts connected
+        before it was kept learn it at their next check."""
+        if account.generation is not ApiGeneration.V3:
+            return
+        with contextlib.suppress(BlingError):
+            company = await client.company()
+            if company.id != account.company_id:
+                await self.store.set_account_document(account.id, company.cnpj, company.id)
 
     # --- imports ------------------------------------------------------------------------------
 
@@ -278,3 +296,75 @@ class Service:
                 return SyncOutcome(await self.store.account_by_id(account.id), report)
 
         return list(await asyncio.gather(*(one(account) for account in accounts)))
+
+    # --- what the REST API does with accounts -------------------------------------------------
+
+    async def pause(self, account_id: int) -> Account:
+        """Stop importing the account until it is resumed (its deliveries go on)."""
+        await self.store.set_account_state(account_id, AccountState.PAUSED, None)
+        return await self.store.account_by_id(account_id)
+
+    async def resume(self, account_id: int) -> Account:
+        """Import the account again; an error state is cleared too, and the next import checks
+        again whatever caused it (as `accounts resume` does)."""
+        await self.store.set_account_state(account_id, AccountState.ACTIVE, None)
+        return await self.store.account_by_id(account_id)
+
+    async def remove(self, account_id: int) -> Account:
+        """Delete the account with its credentials, orders, events and history."""
+        account = await self.store.account_by_id(account_id)
+        await self.store.remove_account(account.name)
+        return account
+
+    async def check_account(self, account_id: int) -> AccountCheck:
+        """Probe the account's permissions and record what was found in its state, including a
+        refusal of its credentials (which `check` raises instead). A paused account stays
+        paused: the operator's pause outranks whatever the check finds. Errors that say nothing
+        about the account (Bling unavailable) are raised."""
+        account = await self.store.account_by_id(account_id)
+        client = await self.client(account)
+        paused = account.state is AccountState.PAUSED
+        try:
+            checks = await client.check_permissions()
+        except BlingError as error:
+            state = account_state_for(error)
+            if state is None:
+                raise
+            if not paused:
+                await self.store.set_account_state(account.id, state, error.user_message)
+            return AccountCheck(await self.store.account_by_id(account.id), [], error.user_message)
+        await self._record_checks(account, checks)
+        await self._learn_company(account, client)
+        return AccountCheck(await self.store.account_by_id(account.id), checks, None)
+
+    async def sync_account(self, account_id: int, *, trigger: str = "api") -> SyncOutcome:
+        """One import pass of one account, now (the REST API's "sync now" when no scheduler
+        runs beside it). A paused account is skipped, with the reason."""
+        account = await self.store.account_by_id(account_id)
+        [outcome] = await self.sync([account.name], trigger=trigger)
+        return outcome
+
+
+RECHECKED_STATES = frozenset({
+    AccountState.MISSING_PERMISSIONS, AccountState.INVALID_CREDENTIALS, AccountState.NEEDS_REAUTH,
+    AccountState.API_DISCONTINUED,
+})
+"""States a successful permission check clears: each was a refusal the check just saw lifted."""
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """A permission check of a stored account: the account as it is afterwards, each permission
+    found, or, when Bling refused the credentials, why (then `permissions` is empty)."""
+
+    account: Account
+    permissions: list[PermissionCheck]
+    error: str | None = None
+
+    @property
+    def missing(self) -> list[PermissionCheck]:
+        return [check for check in self.permissions if not check.granted]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.missing

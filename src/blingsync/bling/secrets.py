@@ -51,6 +51,8 @@ SECRET_QUERY_PARAMS: Final = frozenset({
     # Not named in the issue; masked because they grant access just the same: the `accessKey`
     # of Bling's DANFE/PDF links, generic token/password parameters, OpenID id tokens.
     "accesskey", "token", "id_token", "password", "senha",
+    # blingsync's own OAuth connect: the one-time link's ticket and the state sent to Bling.
+    "ticket", "state",
 })
 """Query/form parameter names (compared case-insensitively) whose values are always masked."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -14,6 +15,8 @@ from blingsync.commands.common import (
     EXIT_USAGE,
     console,
     fail,
+    globals_of,
+    warn,
     with_service,
 )
 from blingsync.config import ConfigError, check_url
@@ -145,6 +148,57 @@ def reconnect(
                       f"{added.account.generation.value}, {STATE_WORDS[added.account.state]}")
         if added.missing:
             raise typer.Exit(EXIT_PERMISSIONS)
+
+    with_service(ctx, work)
+
+
+@app.command()
+def connect(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Account name (new, or existing with --reconnect).")],
+    reconnect: Annotated[bool, typer.Option(
+        "--reconnect", help="Renew the Bling connection of an existing account (orders and settings stay).")
+    ] = False,
+    nfce: Annotated[bool, typer.Option("--nfce/--no-nfce", help="Also import NFC-e (new accounts).")] = False,
+    authorized: Annotated[bool, typer.Option(
+        "--import-authorized",
+        help="Also import notes at Autorizada, DANFE not printed (new accounts).")] = False,
+    lookback_days: Annotated[int, typer.Option(
+        min=1, max=3650, help="How far back the first import reaches (new accounts).")] = 30,
+) -> None:
+    """Print a one-time link (valid 24 h) for the brand to open in a browser: it signs in to Bling,
+    clicks "Autorizar", and the account is stored with its tokens encrypted. Needs
+    BLINGSYNC_OAUTH_CLIENT_ID/SECRET (the warehouse's Bling app) and `blingsync serve` reachable
+    at BLINGSYNC_PUBLIC_URL."""
+    from blingsync.web.oauth import ConnectUnavailable, callback_url, connect_link
+
+    name = name.strip()
+    if not name:
+        fail("the account name must not be empty", EXIT_USAGE)
+    if reconnect and (nfce or authorized or lookback_days != 30):
+        fail("--nfce, --import-authorized and --lookback-days are for new accounts; a reconnected "
+             "account keeps its settings", EXIT_USAGE)
+    configured = globals_of(ctx).settings()
+    if not (configured.oauth_client_id and configured.oauth_client_secret):
+        fail(str(ConnectUnavailable()), EXIT_USAGE)  # before a database is created for nothing
+
+    async def work(service: Service) -> None:
+        settings = None if reconnect else AccountSettings(
+            import_nfce=nfce, import_authorized=authorized, initial_lookback_days=lookback_days)
+        try:
+            link = await connect_link(service, name, reconnect=reconnect, settings=settings)
+        except ConnectUnavailable as exc:
+            fail(str(exc), EXIT_USAGE)
+        host = urlsplit(link.url).hostname or ""
+        if host in ("localhost", "::1") or host.startswith("127."):
+            warn(f"BLINGSYNC_PUBLIC_URL is {service.settings.public_url}: only a browser on this "
+                 "machine can open the link")
+        what = "reconnect" if reconnect else "connect"
+        console.print(f"Send this link to the brand to {what} [bold]{name}[/] (one use, valid until "
+                      f"{local(link.expires_at)}):", highlight=False)
+        console.print(link.url, soft_wrap=True, highlight=False, markup=False)
+        console.print(f"[dim]The Bling app's redirect URI must be {callback_url(service)}[/]",
+                      highlight=False)
 
     with_service(ctx, work)
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from blingsync.commands.accounts import local
 from blingsync.commands.common import EXIT_FAILED, EXIT_USAGE, console, fail, with_service
 from blingsync.service import Service
+from blingsync.store.outbox import CHANNEL_SINK
 from blingsync.store.records import SinkConfig, SinkKind
 
 sinks_app = typer.Typer(help="Where an account's order events are delivered.", no_args_is_help=True)
@@ -74,7 +75,7 @@ def show_sink(ctx: typer.Context, account: Annotated[str, typer.Argument(help="A
     async def work(service: Service) -> None:
         found = await service.store.account(account)
         config = await service.store.sink(found.id)
-        pending = await service.store.pending_count(found.id)
+        pending = await service.store.pending_count(found.id, channel=CHANNEL_SINK)
         dead = len(await service.store.dead_events(found.id))
         if config is None:
             console.print(f"{found.name}: no sink yet ({pending} events waiting); "
@@ -91,27 +92,35 @@ def deliver(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Deliver what is due, then exit.")] = False,
 ) -> None:
-    """Run the relay: deliver every due event through its account's sink, in order per order,
-    retrying failures with backoff for up to three days."""
+    """Run the relays: deliver every due event through its account's sink, in order per order,
+    and write reported shipments back to Bling (accounts with write-back on), retrying failures
+    with backoff for up to three days."""
     from blingsync.delivery.relay import Relay, RelayStats
     from blingsync.delivery.sinks import StoreSinks
+    from blingsync.delivery.writeback import writeback_relay
+
+    async def drain(relay: Relay) -> RelayStats:
+        total = RelayStats()
+        while True:
+            stats = await relay.run_once()
+            total.add(stats)
+            if stats.claimed == 0 or stats.claimed == stats.released:
+                return total
 
     async def work(service: Service) -> RelayStats:
-        total = RelayStats()
         async with httpx.AsyncClient() as http:
-            relay = Relay(service.store, StoreSinks(service.store, http, clock=service.now),
-                          clock=service.now)
+            relays = (Relay(service.store, StoreSinks(service.store, http, clock=service.now),
+                            clock=service.now), writeback_relay(service))
             if not once:
                 stop = asyncio.Event()
                 console.print("delivering; Ctrl-C to stop")
                 with contextlib.suppress(asyncio.CancelledError):
-                    await relay.run_forever(stop)
-                return total
-            while True:
-                stats = await relay.run_once()
+                    await asyncio.gather(*(relay.run_forever(stop) for relay in relays))
+                return RelayStats()
+            total = RelayStats()
+            for stats in await asyncio.gather(*(drain(relay) for relay in relays)):
                 total.add(stats)
-                if stats.claimed == 0 or stats.claimed == stats.released:
-                    return total
+            return total
 
     total = with_service(ctx, work)
     console.print(f"{total.delivered} delivered, {total.retried} to retry, {total.dead} dead, "
@@ -139,7 +148,7 @@ def list_deliveries(
                           event.type.value, str(event.attempts), local(event.created_at),
                           event.last_error or "")
         console.print(table)
-        for acc_id, count in sorted((await service.store.pending_counts()).items()):
+        for acc_id, count in sorted((await service.store.pending_counts(channel=CHANNEL_SINK)).items()):
             if account_id in (None, acc_id):
                 console.print(f"{names.get(acc_id, acc_id)}: {count} pending")
 

@@ -15,6 +15,12 @@ Why it is shaped this way:
   downtime in a loop; only the attempt's duration is measured with the real monotonic clock.
 * Bounded concurrency: one slow receiver holds at most `per_account` of the `concurrency`
   slots, so other accounts keep flowing.
+* **One channel per relay** (`store.outbox`): the sink relay claims the order changes meant for
+  the warehouse (`sink`), the write-back relay (`blingsync.delivery.writeback`) what goes back
+  to Bling (`bling`); each keeps its own per-order order, so neither can block the other.
+* Most failures are worth retrying; the few that no retry can fix (a permission the brand must
+  grant, a record Bling no longer has) come back as `Permanent` and make the event dead at
+  once, with its words, instead of knocking for three days.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
-from blingsync.delivery.sinks.base import DeliveryResult, Outcome, Sink
+from blingsync.delivery.sinks.base import DeliveryResult, Outcome
 from blingsync.store import Store
+from blingsync.store.outbox import CHANNEL_SINK, CHANNELS
 from blingsync.store.records import OutboxEvent, SinkKind
+from blingsync.waiting import first_of
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +78,46 @@ class Backoff:
         return low + (ceiling - low) * rng.random()
 
 
+@dataclass(frozen=True)
+class Permanent(DeliveryResult):
+    """A failure that no retry can fix (Bling refused for want of a permission, the record is
+    gone): the relay marks the event dead at once, with `error`, for an operator to fix the
+    cause and replay. Its `outcome` stays RETRY, so anything that does not know this class
+    still treats it as a failure to retry, never as delivered."""
+
+    @classmethod
+    def because(cls, error: str, *, status: int | None = None) -> Permanent:
+        return cls(Outcome.RETRY, error=error, status=status)
+
+
+class Deliverer(Protocol):
+    """What the relay delivers one account's events through: a `Sink` (channel `sink`) or an
+    account's write-back to Bling (channel `bling`). Must not raise for the far side's
+    failures; an exception anyway is treated as a failure to retry."""
+
+    async def deliver(self, event: OutboxEvent) -> DeliveryResult: ...
+
+
 class SinkResolver(Protocol):
-    """Builds an account's sink for the relay (`blingsync.delivery.sinks.StoreSinks`)."""
+    """Builds an account's deliverer for the relay (`blingsync.delivery.sinks.StoreSinks`,
+    `blingsync.delivery.writeback.BlingWritebacks`)."""
 
     @property
     def kinds(self) -> frozenset[SinkKind]:
-        """The sink kinds it can build: the relay claims only events of accounts with these."""
+        """The sink kinds it can build: the sink relay claims only events of accounts with
+        these (channel `bling` has no sinks and ignores them)."""
         ...
 
-    async def resolve(self, account_id: int) -> Sink | None: ...
+    async def resolve(self, account_id: int) -> Deliverer | None:
+        """The account's deliverer now; None when its events must wait (no sink, a disabled
+        one, write-back switched off): they are given back, without an attempt."""
+        ...
+
+
+def _label(deliverer: Deliverer, channel: str) -> str:
+    """How logs name a deliverer: the sink's kind, else the channel."""
+    kind = getattr(deliverer, "kind", None)
+    return str(kind.value) if isinstance(kind, SinkKind) else channel
 
 
 @dataclass
@@ -103,7 +142,8 @@ class _AccountTurn:
     """One account's share of a batch."""
 
     account_id: int
-    sink: Sink
+    sink: Deliverer
+    label: str
     gate: asyncio.Semaphore
     disabled: bool = False
     stats: RelayStats = field(default_factory=RelayStats)
@@ -114,10 +154,13 @@ class Relay:
                  horizon: timedelta = DEFAULT_HORIZON, backoff: Backoff | None = None,
                  batch: int = 100, lease: timedelta = DEFAULT_LEASE, concurrency: int = 16,
                  per_account: int = 4, rng: random.Random | None = None,
-                 unresolved_delay: timedelta = UNRESOLVED_DELAY) -> None:
+                 unresolved_delay: timedelta = UNRESOLVED_DELAY, channel: str = CHANNEL_SINK) -> None:
         if horizon <= timedelta(0) or lease <= timedelta(0) or batch < 1:
             raise ValueError("the relay needs a positive horizon, lease and batch")
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown outbox channel {channel!r}; known: {', '.join(sorted(CHANNELS))}")
         self._store = store
+        self.channel = channel
         self._sinks = sinks
         self._clock = clock
         self.horizon = horizon
@@ -131,7 +174,7 @@ class Relay:
         self._wake = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"Relay(store={self._store!r}, horizon={self.horizon})"
+        return f"Relay(store={self._store!r}, channel={self.channel!r}, horizon={self.horizon})"
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -149,13 +192,20 @@ class Relay:
         """Claim one batch and settle every event of it (delivered, retry scheduled, dead, or
         given back). Returns what happened; `claimed == 0` means nothing was due."""
         events = await self._store.claim_events(limit=self._batch, lease=self._lease, now=self._now(),
-                                                kinds=self._sinks.kinds)
+                                                kinds=self._sinks.kinds, channel=self.channel)
         stats = RelayStats(claimed=len(events))
         by_account: dict[int, list[OutboxEvent]] = defaultdict(list)
         for event in events:
             by_account[event.account_id].append(event)
-        results = await asyncio.gather(*(self._account(account_id, batch)
-                                         for account_id, batch in by_account.items()))
+        try:
+            results = await asyncio.gather(*(self._account(account_id, batch)
+                                             for account_id, batch in by_account.items()))
+        except asyncio.CancelledError:
+            # A stop cut the batch short: give back what is not settled (the store only touches
+            # pending rows), so the next relay takes it at once instead of after the lease.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release_events([event.id for event in events]))
+            raise
         for result in results:
             stats.add(result)
         return stats
@@ -164,11 +214,13 @@ class Relay:
         try:
             sink = await self._sinks.resolve(account_id)
         except Exception:
-            log.exception("account %s: its sink could not be read; its events wait", account_id)
+            log.exception("account %s: its %s deliverer could not be built; its events wait", account_id,
+                          self.channel)
             sink = None
         if sink is None:
             return await self._give_back(events, self._now() + self._unresolved_delay)
-        turn = _AccountTurn(account_id, sink, asyncio.Semaphore(self._per_account))
+        turn = _AccountTurn(account_id, sink, _label(sink, self.channel),
+                            asyncio.Semaphore(self._per_account))
         chains: dict[int, list[OutboxEvent]] = defaultdict(list)
         for event in sorted(events, key=lambda e: e.id):
             chains[event.order_id].append(event)
@@ -195,7 +247,7 @@ class Relay:
         try:
             result = await turn.sink.deliver(event)
         except Exception as exc:
-            log.warning("event %s: the %s sink raised %s", event.id, turn.sink.kind.value, type(exc).__name__,
+            log.warning("event %s: the %s sink raised %s", event.id, turn.label, type(exc).__name__,
                         exc_info=True)
             result = DeliveryResult.retry(f"the sink failed unexpectedly ({type(exc).__name__})")
         duration = timedelta(seconds=time.monotonic() - started)
@@ -215,7 +267,7 @@ class Relay:
             await self._store.mark_delivered(event.id, attempt_duration=duration, now=now)
             stats.delivered += 1
             log.info("event %s (%s) delivered to account %s's %s sink in %d ms", event.id,
-                     event.idempotency_key, turn.account_id, turn.sink.kind.value,
+                     event.idempotency_key, turn.account_id, turn.label,
                      duration.total_seconds() * 1000)
             return True
         if result.outcome is Outcome.KEEP:
@@ -232,7 +284,7 @@ class Relay:
             stats.released += 1
             return False
         started = event.replayed_at or event.created_at
-        if now >= started + self.horizon:
+        if isinstance(result, Permanent) or now >= started + self.horizon:
             await self._store.mark_dead(event.id, error, attempt_duration=duration, now=now)
             stats.dead += 1
             log.error("event %s (%s) is dead after %d attempts: %s", event.id, event.idempotency_key,
@@ -259,28 +311,22 @@ class Relay:
 
     # --- forever ------------------------------------------------------------------------------
 
-    async def run_forever(self, stop: asyncio.Event, idle_sleep: float = 1.0) -> None:
+    async def run_forever(self, stop: asyncio.Event, idle_sleep: float = 1.0,
+                          on_batch: Callable[[RelayStats], None] | None = None) -> None:
         """Batches until `stop` is set: the next at once while there is work, else after
         `idle_sleep` seconds or a `notify()`. A failing database is logged and retried, never
-        fatal: the relay of `blingsync serve` must outlive a database restart."""
+        fatal: the relay of `blingsync serve` must outlive a database restart. `on_batch` sees
+        each batch's outcome (serve counts them in its metrics)."""
         while not stop.is_set():
+            self._wake.clear()  # before the claim: a notify() during the batch is not lost
             try:
                 stats = await self.run_once()
             except Exception:
                 log.exception("the relay could not claim events; trying again in %.1f s", idle_sleep)
                 stats = RelayStats()
+            if on_batch is not None:
+                on_batch(stats)
             if stats.claimed and stats.claimed > stats.released:
                 await asyncio.sleep(0)  # let others run between busy batches
                 continue
-            await self._idle(stop, idle_sleep)
-
-    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
-        self._wake.clear()
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waiter
+            await first_of(stop.wait(), self._wake.wait(), asyncio.sleep(idle_sleep))

@@ -1,11 +1,17 @@
-"""OAuth2 under /Api/v3/oauth: authorize (auto-approves, or denies when told to), token
-(authorization_code, refresh_token; HTTP Basic client authentication only, as Bling requires)
-and revoke."""
+"""OAuth2 under /Api/v3/oauth: authorize, token (authorization_code, refresh_token; HTTP Basic
+client authentication only, as Bling requires) and revoke.
+
+Authorize behaves like Bling for a browser: a consent page naming the company, the app and its
+accesses, with "Autorizar" and "Cancelar" (the form posts back to /oauth/authorize). A client that
+does not ask for HTML (tests, scripts, the demo) gets the approval at once, as if the user had
+clicked "Autorizar". Either way the admin setting `authorize: deny` makes the user refuse."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -14,7 +20,7 @@ from starlette.routing import Route
 
 from blingsync.simulator import errors
 from blingsync.simulator.errors import BlingJSONResponse
-from blingsync.simulator.model import Company, OAuthClient
+from blingsync.simulator.model import SCOPE_LABELS, Company, OAuthClient
 from blingsync.simulator.state import OAuthFailure, SimState
 
 
@@ -41,10 +47,42 @@ def _basic_client(state: SimState, request: Request) -> tuple[Company, OAuthClie
     return found
 
 
+def _wants_page(request: Request) -> bool:
+    """A browser (it asks for HTML) gets Bling's consent page; an HTTP client that asks for
+    anything (tests, scripts, the demo) gets the answer a user's click would give at once."""
+    return "text/html" in request.headers.get("accept", "").lower()
+
+
+def _consent_page(company: Company, client: OAuthClient, fields: dict[str, str]) -> HTMLResponse:
+    """What Bling shows a signed-in user: which company, which app, which accesses, and two
+    buttons. The form posts back here with the same parameters and the user's decision."""
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in fields.items())
+    scopes = "".join(f"<li>{html.escape(SCOPE_LABELS[s])}</li>" for s in sorted(client.scopes))
+    body = (
+        '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
+        "<title>Autorizar aplicativo · Bling (simulador)</title>"
+        "<style>body{font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}"
+        "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem}</style></head><body>"
+        "<h1>Autorizar aplicativo</h1>"
+        f"<p>Você está conectado ao Bling como <strong>{html.escape(company.nome)}</strong> "
+        f"(CNPJ {html.escape(company.cnpj)}).</p>"
+        f"<p>O aplicativo <code>{html.escape(client.client_id[:8])}…</code> quer acessar:</p>"
+        f"<ul>{scopes}</ul>"
+        f'<form method="post" action="authorize">{hidden}'
+        '<button type="submit" name="decision" value="approve">Autorizar</button>'
+        '<button type="submit" name="decision" value="deny">Cancelar</button>'
+        "</form></body></html>"
+    )
+    return HTMLResponse(body)
+
+
 def routes(state: SimState) -> list[Route]:
-    async def authorize(request: Request) -> Response:
-        q = request.query_params
-        found = state.client(q.get("client_id", ""))
+    def _decide(params: Mapping[str, str], decision: str | None) -> Response:
+        """Bling's checks of an authorization request, in Bling's order, then the user's
+        decision (None: show the consent page, or approve at once for a non-browser)."""
+        found = state.client(params.get("client_id", ""))
         if found is None:
             return HTMLResponse(
                 "<h1>Aplicativo não encontrado</h1><p>O client_id informado não corresponde a "
@@ -52,7 +90,7 @@ def routes(state: SimState) -> list[Route]:
                 status_code=400,
             )
         company, client = found
-        redirect_uri = q.get("redirect_uri") or client.redirect_uri
+        redirect_uri = params.get("redirect_uri") or client.redirect_uri
         if redirect_uri != client.redirect_uri:
             return HTMLResponse(
                 "<h1>redirect_uri inválido</h1><p>O endereço de retorno não é o cadastrado no "
@@ -60,11 +98,11 @@ def routes(state: SimState) -> list[Route]:
                 status_code=400,
             )
         back: dict[str, str] = {}
-        if "state" in q:
-            back["state"] = q["state"]
-        if q.get("response_type", "code") != "code":
+        if "state" in params:
+            back["state"] = params["state"]
+        if params.get("response_type", "code") != "code":
             return _redirect(redirect_uri, {"error": "unsupported_response_type", **back})
-        if not q.get("state"):
+        if not params.get("state"):
             return _redirect(redirect_uri, {
                 "error": "invalid_request",
                 "error_description": "O parâmetro state é obrigatório.",
@@ -73,12 +111,29 @@ def routes(state: SimState) -> list[Route]:
             return _redirect(redirect_uri, {
                 "error": "app_inativo", "error_description": "O aplicativo está inativo.", **back,
             })
-        if state.authorize_decision == "deny":
+        if state.authorize_decision == "deny" or decision == "deny":
             return _redirect(redirect_uri, {
                 "error": "access_denied",
                 "error_description": "O usuário negou o acesso ao aplicativo.", **back,
             })
+        if decision is None:
+            fields = {k: params[k] for k in ("response_type", "client_id", "state", "redirect_uri")
+                      if k in params}
+            return _consent_page(company, client, fields)
         return _redirect(redirect_uri, {"code": state.issue_code(company, client), **back})
+
+    async def authorize(request: Request) -> Response:
+        params = dict(request.query_params)
+        return _decide(params, None if _wants_page(request) else "approve")
+
+    async def authorize_form(request: Request) -> Response:
+        form = await request.form()
+        params = {k: v for k, v in form.items() if isinstance(v, str)}
+        decision = params.pop("decision", "")
+        response = _decide(params, decision if decision in ("approve", "deny") else "deny")
+        if isinstance(response, RedirectResponse):
+            response.status_code = 303  # after a form POST, the browser follows with a GET
+        return response
 
     async def token(request: Request) -> Response:
         found = _basic_client(state, request)
@@ -125,6 +180,7 @@ def routes(state: SimState) -> list[Route]:
 
     return [
         Route("/oauth/authorize", authorize, methods=["GET"]),
+        Route("/oauth/authorize", authorize_form, methods=["POST"]),
         Route("/oauth/token", token, methods=["POST"]),
         Route("/oauth/revoke", revoke, methods=["POST"]),
     ]

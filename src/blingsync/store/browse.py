@@ -1,11 +1,296 @@
 """Reads for the REST API: orders by filters with cursor pagination, and the events feed.
 
-`Store` inherits `BrowseStore`, so these are ordinary store methods."""
+`Store` inherits `BrowseStore`, so these are ordinary store methods.
+
+Every list here pages by **keyset on the row id** (`id > after` or `id < before`, ordered by id,
+`LIMIT n`), never by offset: ids are handed out increasing and never reused, so a page boundary
+is a fixed point in the table. Rows inserted while a client pages through either land beyond
+the boundary (ascending: the client reaches them) or before its start (descending: they were
+not there when it started); either way no row is seen twice and none that existed is skipped,
+which an `OFFSET` cannot promise. The events feed adds the outbox's own guarantee that ids
+become visible in id order (see `blingsync.store.repo`).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import Row, and_, false, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from blingsync.domain import InvoiceStatus, OrderStatus
+from blingsync.store.errors import OrderNotFound
+from blingsync.store.outbox import CHANNEL_SINK, CHANNELS, outbox_event
 from blingsync.store.part import StorePart
+from blingsync.store.records import OutboxEvent, SinkKind, SyncRun
+from blingsync.store.tables import accounts, orders, outbox, quarantine, sinks, sync_runs
+
+_CHAVE: Final = re.compile(r"[0-9A-Z]{44}")
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # neither delivered nor dead: a relay will (still) try it
+    DEAD = "dead"  # tried past the retry horizon: waits for an operator's replay
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """An order as a list shows it: the columns copied out of its content for listing and
+    searching, without reading the content itself."""
+
+    id: int
+    account_id: int
+    account: str
+    kind: str
+    status: OrderStatus
+    situation: InvoiceStatus
+    model: int
+    series: int
+    number: int
+    access_key: str
+    issued_at: datetime
+    recipient_name: str | None
+    recipient_document: str | None
+    total_value: Decimal
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    canceled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """Filters of an order list; every one given must hold. `issued_from` is inclusive,
+    `issued_before` exclusive (aware datetimes). `q` matches an order by its number, its
+    chave, its recipient's document (digits, any punctuation) or a part of its recipient's name
+    (case-insensitive)."""
+
+    account_id: int | None = None
+    status: OrderStatus | None = None
+    issued_from: datetime | None = None
+    issued_before: datetime | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox event as the deliveries list shows it: the event and its channel."""
+
+    event: OutboxEvent
+    channel: str
+
+    @property
+    def state(self) -> DeliveryState | None:
+        if self.event.delivered_at is not None:
+            return None
+        return DeliveryState.DEAD if self.event.dead_at is not None else DeliveryState.PENDING
+
+
+@dataclass(frozen=True)
+class SinkSummary:
+    """An account's sink without its secret (and with its URL as stored: the caller redacts)."""
+
+    kind: SinkKind
+    url: str | None
+    enabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
+class AccountHealth:
+    """What an operator looks at first for one account: its orders, its deliveries (pending and
+    dead, sink events and write-backs to Bling apart), its quarantine and its latest import."""
+
+    account_id: int
+    orders_ready: int = 0
+    orders_canceled: int = 0
+    pending: int = 0
+    dead: int = 0
+    writebacks_pending: int = 0
+    writebacks_dead: int = 0
+    quarantined: int = 0
+    last_run: SyncRun | None = None
+    sink: SinkSummary | None = None
+
+
+_UNDELIVERED: Final = outbox.c.delivered_at.is_(None)
+_PENDING: Final = and_(_UNDELIVERED, outbox.c.dead_at.is_(None))
+_DEAD: Final = and_(_UNDELIVERED, outbox.c.dead_at.is_not(None))
+
+_SUMMARY_COLUMNS: Final = (
+    orders.c.id, orders.c.account_id, accounts.c.name.label("account_name"), orders.c.kind, orders.c.status,
+    orders.c.situation, orders.c.model, orders.c.series, orders.c.number, orders.c.access_key,
+    orders.c.issued_at, orders.c.recipient_name, orders.c.recipient_document, orders.c.total_value,
+    orders.c.version, orders.c.created_at, orders.c.updated_at, orders.c.canceled_at,
+)
 
 
 class BrowseStore(StorePart):
     """The methods of `Store` for browsing (mixed in; see the module docstring)."""
+
+    # --- orders -------------------------------------------------------------------------------
+
+    async def browse_orders(self, query: OrderQuery = OrderQuery(), *, after_id: int | None = None,
+                            descending: bool = False, limit: int = 100) -> list[OrderSummary]:
+        """Orders matching `query`, by id (ascending, or descending: newest first), starting
+        after `after_id` in that direction: pass the last id of a page to get the next."""
+        if limit <= 0:
+            return []
+        conditions = _order_conditions(query)
+        if after_id is not None:
+            conditions.append(orders.c.id < after_id if descending else orders.c.id > after_id)
+        statement = (select(*_SUMMARY_COLUMNS).join(accounts, accounts.c.id == orders.c.account_id)
+                     .where(*conditions)
+                     .order_by(orders.c.id.desc() if descending else orders.c.id)
+                     .limit(limit))
+        async with self._read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_summary(row) for row in rows]
+
+    async def order_summary(self, order_id: int) -> OrderSummary:
+        async with self._read() as conn:
+            row = (await conn.execute(select(*_SUMMARY_COLUMNS)
+                                      .join(accounts, accounts.c.id == orders.c.account_id)
+                                      .where(orders.c.id == order_id))).first()
+        if row is None:
+            raise OrderNotFound(f"no order with id {order_id}")
+        return _summary(row)
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def feed_events(self, *, after_id: int = 0, limit: int = 100,
+                          account_id: int | None = None) -> list[OutboxEvent]:
+        """The pull feed: sink events after `after_id`, in id order, delivered or not (a pull
+        consumer keeps its own position; what a relay did is irrelevant to it)."""
+        if limit <= 0:
+            return []
+        statement = select(outbox).where(outbox.c.id > after_id, outbox.c.channel == CHANNEL_SINK)
+        if account_id is not None:
+            statement = statement.where(outbox.c.account_id == account_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(statement.order_by(outbox.c.id).limit(limit))).all()
+        return [outbox_event(row) for row in rows]
+
+    async def deliveries(self, *, state: DeliveryState | None = None, account_id: int | None = None,
+                         channel: str | None = None, after_id: int = 0, limit: int = 100) -> list[Delivery]:
+        """Undelivered events (pending and dead, or only `state`), by id after `after_id`."""
+        if limit <= 0:
+            return []
+        if channel is not None and channel not in CHANNELS:
+            raise ValueError(f"unknown outbox channel {channel!r}; expected one of {sorted(CHANNELS)}")
+        which = {None: _UNDELIVERED, DeliveryState.PENDING: _PENDING, DeliveryState.DEAD: _DEAD}[state]
+        statement = select(outbox).where(outbox.c.id > after_id, which)
+        if account_id is not None:
+            statement = statement.where(outbox.c.account_id == account_id)
+        if channel is not None:
+            statement = statement.where(outbox.c.channel == channel)
+        async with self._read() as conn:
+            rows = (await conn.execute(statement.order_by(outbox.c.id).limit(limit))).all()
+        return [Delivery(outbox_event(row), row.channel) for row in rows]
+
+    async def delivery(self, event_id: int) -> Delivery | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(outbox).where(outbox.c.id == event_id))).first()
+        return None if row is None else Delivery(outbox_event(row), row.channel)
+
+    # --- account health -----------------------------------------------------------------------
+
+    async def account_health(self, account_ids: Sequence[int] | None = None) -> dict[int, AccountHealth]:
+        """Health of the given accounts (every account when None), a fixed number of grouped
+        queries however many accounts there are."""
+        from blingsync.store.repo import _run  # the row → record of runs lives with the runs
+
+        def only(column: Any) -> list[ColumnElement[bool]]:
+            return [] if account_ids is None else [column.in_(list(account_ids))]
+
+        found: dict[int, dict[str, Any]] = {}
+
+        def put(account_id: int, **values: Any) -> None:
+            found.setdefault(int(account_id), {}).update(values)
+
+        async with self._read() as conn:
+            ids = await conn.scalars(select(accounts.c.id).where(*only(accounts.c.id)))
+            for account_id in ids:
+                put(account_id)
+            status_counts = await conn.execute(
+                select(orders.c.account_id, orders.c.status, func.count())
+                .where(*only(orders.c.account_id)).group_by(orders.c.account_id, orders.c.status))
+            for account_id, status, count in status_counts:
+                key = "orders_ready" if status == OrderStatus.READY.value else "orders_canceled"
+                put(account_id, **{key: int(count)})
+            for state, condition in (("pending", _PENDING), ("dead", _DEAD)):
+                counts = await conn.execute(
+                    select(outbox.c.account_id, outbox.c.channel, func.count())
+                    .where(condition, *only(outbox.c.account_id))
+                    .group_by(outbox.c.account_id, outbox.c.channel))
+                for account_id, channel, count in counts:
+                    key = state if channel == CHANNEL_SINK else f"writebacks_{state}"
+                    put(account_id, **{key: int(count)})
+            quarantined = await conn.execute(
+                select(quarantine.c.account_id, func.count())
+                .where(*only(quarantine.c.account_id)).group_by(quarantine.c.account_id))
+            for account_id, count in quarantined:
+                put(account_id, quarantined=int(count))
+            latest = (select(func.max(sync_runs.c.id)).where(*only(sync_runs.c.account_id))
+                      .group_by(sync_runs.c.account_id))
+            for row in await conn.execute(select(sync_runs).where(sync_runs.c.id.in_(latest))):
+                put(row.account_id, last_run=_run(row))
+            sink_rows = await conn.execute(
+                select(sinks.c.account_id, sinks.c.kind, sinks.c.url, sinks.c.enabled,
+                       sinks.c.disabled_reason).where(*only(sinks.c.account_id)))
+            for row in sink_rows:
+                put(row.account_id, sink=SinkSummary(SinkKind(row.kind), row.url, bool(row.enabled),
+                                                     row.disabled_reason))
+        return {account_id: AccountHealth(account_id, **values)
+                for account_id, values in sorted(found.items())}
+
+
+def _order_conditions(query: OrderQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.account_id is not None:
+        conditions.append(orders.c.account_id == query.account_id)
+    if query.status is not None:
+        conditions.append(orders.c.status == OrderStatus(query.status).value)
+    if query.issued_from is not None:
+        conditions.append(orders.c.issued_at >= query.issued_from)
+    if query.issued_before is not None:
+        conditions.append(orders.c.issued_at < query.issued_before)
+    if query.q is not None and query.q.strip():
+        conditions.append(_search(query.q.strip()))
+    return conditions
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """One text box for what an operator has at hand: a chave (44 characters, spaces allowed as
+    printed on a DANFE), a note number ("1234") or a CPF/CNPJ with or without punctuation (only
+    digits and punctuation), or else part of the recipient's name. Each kind is matched on its
+    own column only, so the first two stay index lookups."""
+    compact = "".join(q.split()).upper()
+    if _CHAVE.fullmatch(compact):
+        return orders.c.access_key == compact
+    digits = re.sub(r"[^0-9]", "", q)
+    if digits and re.fullmatch(r"[0-9\s./-]+", q):
+        matches: list[ColumnElement[bool]] = []
+        if len(digits) <= 9:
+            matches.append(orders.c.number == int(digits))
+        if len(digits) in (11, 14):
+            matches.append(orders.c.recipient_document == digits)
+        return or_(*matches) if matches else false()
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return orders.c.recipient_name.ilike(f"%{escaped}%", escape="\\")
+
+
+def _summary(row: Row[Any, *tuple[Any, ...]]) -> OrderSummary:
+    return OrderSummary(
+        id=row.id, account_id=row.account_id, account=row.account_name, kind=row.kind,
+        status=OrderStatus(row.status), situation=InvoiceStatus(row.situation), model=row.model,
+        series=row.series, number=row.number, access_key=row.access_key, issued_at=row.issued_at,
+        recipient_name=row.recipient_name, recipient_document=row.recipient_document,
+        total_value=row.total_value, version=row.version, created_at=row.created_at,
+        updated_at=row.updated_at, canceled_at=row.canceled_at)

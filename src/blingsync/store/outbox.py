@@ -19,28 +19,39 @@ Claiming is where correctness lives:
   with the pull-only `none` sink stay pending (the events feed serves them) and are never
   claimed, so they neither crowd out deliverable events nor run into the retry horizon.
 
+**Channels.** Each event belongs to one channel (`outbox.channel`): `sink` events are order
+changes for the warehouse (the account's sink, the pull feed); `bling` events are write-backs to
+Bling of what the warehouse reported (`blingsync.delivery.writeback`). A relay claims from one
+channel only, and the per-order rule holds within a channel: a write-back that Bling refuses
+never holds back the warehouse's next order change, nor the other way round.
+
 Leases, due times and horizons are compared with the `now` the relay passes in (its injectable
 clock), so tests can move hours in a loop; outcomes default to the store's clock.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sqlalchemy import Row, exists, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blingsync.bling.secrets import Secret
-from blingsync.store.crypto import DecryptionFailed, SecretBox
+from blingsync.store.crypto import DecryptionFailed
 from blingsync.store.errors import AccountNotFound, NotFoundError, StoreError
+from blingsync.store.part import StorePart
 from blingsync.store.records import PUSH_KINDS, EventType, OutboxEvent, SinkConfig, SinkKind
 from blingsync.store.tables import accounts, outbox, sinks
+
+CHANNEL_SINK: Final = "sink"
+"""Order changes for the warehouse: delivered through the account's sink, read by the feed."""
+CHANNEL_BLING: Final = "bling"
+"""Write-backs to Bling of what the warehouse reported (shipments)."""
+CHANNELS: Final = frozenset({CHANNEL_SINK, CHANNEL_BLING})
 
 ERROR_LIMIT: Final = 500
 """Characters of a delivery error kept (the UI shows it; a receiver's whole HTML page is noise)."""
@@ -105,6 +116,12 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _check_channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown outbox channel {channel!r}; known: {', '.join(sorted(CHANNELS))}")
+    return channel
+
+
 def _check_sink(config: SinkConfig) -> None:
     kind = SinkKind(config.kind)
     if kind in PUSH_KINDS:
@@ -120,19 +137,8 @@ def _check_sink(config: SinkConfig) -> None:
 _PENDING: Final = (outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
 
 
-class DeliveryStore:
+class DeliveryStore(StorePart):
     """The delivery methods of `Store` (mixed in; see the module docstring)."""
-
-    if TYPE_CHECKING:
-        _box: SecretBox
-        _postgres: bool
-        _clock: Callable[[], datetime]
-
-        def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _now(self) -> datetime: ...
 
     def _at(self, now: datetime | None) -> datetime:
         return self._now() if now is None else _aware(now, "now")
@@ -203,10 +209,14 @@ class DeliveryStore:
     # --- claiming -----------------------------------------------------------------------------
 
     async def claim_events(self, *, limit: int, lease: timedelta, now: datetime,
-                           kinds: Collection[SinkKind] = PUSH_KINDS) -> list[OutboxEvent]:
-        """Up to `limit` due events for a relay, leased to it until `now + lease`: the oldest due
-        first, at most one per order (its earliest undelivered one), only of accounts whose sink
-        is enabled and of one of `kinds`. See the module docstring for why each rule holds."""
+                           kinds: Collection[SinkKind] = PUSH_KINDS,
+                           channel: str = CHANNEL_SINK) -> list[OutboxEvent]:
+        """Up to `limit` due events of `channel` for a relay, leased to it until `now + lease`:
+        the oldest due first, at most one per order (its earliest undelivered one in the
+        channel). Channel `sink`: only of accounts whose sink is enabled and of one of `kinds`;
+        channel `bling`: of every account (the write-back relay decides per account). See the
+        module docstring for why each rule holds."""
+        _check_channel(channel)
         if limit <= 0:
             return []
         if lease <= timedelta(0):
@@ -214,23 +224,19 @@ class DeliveryStore:
         now = _aware(now, "now")
         earlier = outbox.alias("earlier")
         blocked = exists().where(earlier.c.order_id == outbox.c.order_id, earlier.c.id < outbox.c.id,
-                                 earlier.c.delivered_at.is_(None))
-        deliverable = select(sinks.c.account_id).where(
-            sinks.c.enabled.is_(True), sinks.c.kind.in_(sorted(SinkKind(k).value for k in kinds)))
+                                 earlier.c.channel == outbox.c.channel, earlier.c.delivered_at.is_(None))
+        conditions = [*_PENDING, outbox.c.channel == channel, outbox.c.next_attempt_at <= now,
+                      or_(outbox.c.leased_until.is_(None), outbox.c.leased_until <= now), ~blocked]
+        if channel == CHANNEL_SINK:
+            deliverable = select(sinks.c.account_id).where(
+                sinks.c.enabled.is_(True), sinks.c.kind.in_(sorted(SinkKind(k).value for k in kinds)))
+            conditions.append(outbox.c.account_id.in_(deliverable))
         query = (select(outbox)
-                 .where(*_PENDING, outbox.c.next_attempt_at <= now,
-                        or_(outbox.c.leased_until.is_(None), outbox.c.leased_until <= now),
-                        outbox.c.account_id.in_(deliverable), ~blocked)
+                 .where(*conditions)
                  .order_by(outbox.c.next_attempt_at, outbox.c.id)
                  .limit(limit))
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
         until = now + lease
-        async with self._write() as conn:
-            rows = (await conn.execute(query)).all()
-            if rows:
-                await conn.execute(update(outbox).where(outbox.c.id.in_([row.id for row in rows]))
-                                   .values(leased_until=until))
+        rows = await self._lease(query, outbox, "leased_until", until)
         return [replace(outbox_event(row), leased_until=until) for row in rows]
 
     async def release_events(self, event_ids: Sequence[int], *,
@@ -285,11 +291,12 @@ class DeliveryStore:
     async def replay(self, event_id: int, *, now: datetime | None = None) -> OutboxEvent:
         """A dead (or still pending) event becomes due now, its attempts kept and its retry
         horizon restarted (`replayed_at`): the operator fixed the receiver and wants it sent.
-        The later pending events of its order, held back behind it all along, get a fresh
-        horizon too: they were never tried, and must not die on their first failure."""
+        The later pending events of its order in its channel, held back behind it all along,
+        get a fresh horizon too: they were never tried, and must not die on their first
+        failure."""
         at = self._at(now)
         async with self._write() as conn:
-            row = (await conn.execute(select(outbox.c.delivered_at, outbox.c.order_id)
+            row = (await conn.execute(select(outbox.c.delivered_at, outbox.c.order_id, outbox.c.channel)
                                       .where(outbox.c.id == event_id).with_for_update())).first()
             if row is None:
                 raise EventNotFound(event_id)
@@ -298,7 +305,8 @@ class DeliveryStore:
             await conn.execute(update(outbox).where(outbox.c.id == event_id).values(
                 dead_at=None, next_attempt_at=at, replayed_at=at))
             await conn.execute(update(outbox).where(
-                outbox.c.order_id == row.order_id, outbox.c.id > event_id, *_PENDING,
+                outbox.c.order_id == row.order_id, outbox.c.channel == row.channel, outbox.c.id > event_id,
+                *_PENDING,
             ).values(replayed_at=at))
             replayed = (await conn.execute(select(outbox).where(outbox.c.id == event_id))).one()
         return outbox_event(replayed)
@@ -312,25 +320,36 @@ class DeliveryStore:
             raise EventNotFound(event_id)
         return outbox_event(row)
 
-    async def dead_events(self, account_id: int | None = None, *, limit: int = 1000) -> list[OutboxEvent]:
-        """Dead events by id (oldest first): what an operator must look at and replay."""
+    async def dead_events(self, account_id: int | None = None, *, limit: int = 1000,
+                          channel: str | None = None) -> list[OutboxEvent]:
+        """Dead events by id (oldest first): what an operator must look at and replay. Every
+        channel unless `channel` is given (a dead write-back needs an operator as much)."""
         query = select(outbox).where(outbox.c.dead_at.is_not(None), outbox.c.delivered_at.is_(None))
         if account_id is not None:
             query = query.where(outbox.c.account_id == account_id)
+        if channel is not None:
+            query = query.where(outbox.c.channel == _check_channel(channel))
         async with self._read() as conn:
             rows = (await conn.execute(query.order_by(outbox.c.id).limit(limit))).all()
         return [outbox_event(row) for row in rows]
 
-    async def pending_count(self, account_id: int | None = None) -> int:
-        """Events neither delivered nor dead (the queue depth; pull-only accounts' too)."""
+    async def pending_count(self, account_id: int | None = None, *, channel: str | None = None) -> int:
+        """Events neither delivered nor dead (the queue depth; pull-only accounts' too), of
+        every channel unless `channel` is given."""
         query = select(func.count()).select_from(outbox).where(*_PENDING)
         if account_id is not None:
             query = query.where(outbox.c.account_id == account_id)
+        if channel is not None:
+            query = query.where(outbox.c.channel == _check_channel(channel))
         async with self._read() as conn:
             return int(await conn.scalar(query) or 0)
 
-    async def pending_counts(self) -> dict[int, int]:
-        """Queue depth per account with any pending event (for metrics)."""
-        query = (select(outbox.c.account_id, func.count()).where(*_PENDING).group_by(outbox.c.account_id))
+    async def pending_counts(self, *, channel: str | None = None) -> dict[int, int]:
+        """Queue depth per account with any pending event (for metrics), of every channel
+        unless `channel` is given."""
+        query = select(outbox.c.account_id, func.count()).where(*_PENDING)
+        if channel is not None:
+            query = query.where(outbox.c.channel == _check_channel(channel))
+        query = query.group_by(outbox.c.account_id)
         async with self._read() as conn:
             return {int(account): int(count) for account, count in (await conn.execute(query)).all()}

@@ -145,6 +145,7 @@ class EventType(StrEnum):
     CREATED = "order.created"
     UPDATED = "order.updated"
     CANCELED = "order.canceled"
+    SHIPMENT = "bling.shipment"  # a shipment written back to Bling (outbox channel "bling")
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,12 @@ orders = Table(
     Index(None, "account_id", "bling_id"),
     Index(None, "account_id", "number"),
     Index(None, "status", "id"),
+    # Migration 0003, for the API's listings and searches across accounts.
+    Index(None, "account_id", "id"),
+    Index(None, "issued_at"),
+    Index(None, "recipient_document"),
+    Index(None, "access_key"),
+    Index(None, "number"),
     sqlite_autoincrement=True,  # order ids are public (API, exports): never reused
 )
 
@@ -247,6 +253,13 @@ outbox = Table(
         "id",
         sqlite_where=text("delivered_at IS NULL AND dead_at IS NULL"),
         postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),
+    ),
+    Index(  # migration 0003: dead deliveries per account, without scanning the outbox
+        "ix_outbox_dead",
+        "account_id",
+        "id",
+        sqlite_where=text("dead_at IS NOT NULL AND delivered_at IS NULL"),
+        postgresql_where=text("dead_at IS NOT NULL AND delivered_at IS NULL"),
     ),
     sqlite_autoincrement=True,
 )

@@ -46,7 +46,7 @@ from blingsync.bling.errors import (
     ReauthorizationNeeded,
 )
 from blingsync.bling.limits import DailyBudgetExhausted
-from blingsync.bling.models import NoteKind, NoteRef, NoteSummary, NoteType, UnreadableRecord
+from blingsync.bling.models import NoteDetail, NoteKind, NoteRef, NoteSummary, NoteType, UnreadableRecord
 from blingsync.domain import ApiGeneration, InvoiceStatus, OrderLinks, OrderStatus
 from blingsync.nfe.parse import NfeError, parse_nfe
 from blingsync.store import Store
@@ -58,6 +58,7 @@ from blingsync.store.records import (
     QuarantineEntry,
     RunCounters,
     RunOutcome,
+    SaveOutcome,
     SaveResult,
     SweepTier,
     SyncRun,
@@ -125,6 +126,21 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What a targeted re-check of one note did (`Importer.recheck_note`), in words for the
+    inbox row, and the store's outcome when it wrote an order."""
+
+    outcome: str
+    saved: SaveOutcome | None = None
+
+    @property
+    def wrote_events(self) -> bool:
+        """Whether outbox events were written (the relay has something to deliver)."""
+        return self.saved is not None and self.saved.result in (
+            SaveResult.CREATED, SaveResult.UPDATED, SaveResult.CANCELED)
 
 
 class _AccountStopped(Exception):
@@ -222,6 +238,68 @@ class Importer:
         covered = tuple(name for name, tier_start in normal.items() if tier_start >= start)
         return Window(stream, label, start, signpost, covered)
 
+    # --- one note, on a webhook's word ---------------------------------------------------------
+
+    async def recheck_note(self, ref: NoteRef) -> Recheck:
+        """Look at one note again because a Bling webhook said it changed: the API, not the
+        webhook's body, says what it is now (so a duplicated, late or reordered webhook changes
+        nothing the API does not confirm). Emitida DANFE (or Autorizada, when the account
+        imports those): imported as a sweep would (an unchanged note writes nothing; a note
+        already stored at that situation costs no XML request). Cancelada, or gone from Bling:
+        its order is canceled. Anything else: nothing. Bling's errors other than "not found"
+        are raised for the caller to retry; a note that cannot be read is quarantined."""
+        if ref.bling_id is None:
+            raise ValueError("a re-check needs the note's Bling id")
+        work = _NoteImport(self, ref.kind, None)
+        known = (await self.store.known_notes(self.account.id, [ref.bling_id], kind=ref.kind.value)
+                 ).get(ref.bling_id)
+        if ref.kind is NoteKind.NFCE and not self.account.settings.import_nfce and known is None:
+            return Recheck("not used: this account does not import NFC-e")
+        if self.client.generation is ApiGeneration.V2:
+            if known is not None:
+                stored = (await self.store.order(known.order_id)).order
+                ref = NoteRef(kind=ref.kind, bling_id=ref.bling_id, numero=stored.number,
+                              serie=stored.series, chave=stored.access_key)
+            if ref.numero is None or ref.serie is None:
+                return Recheck("not re-checked: API v2 finds a note only by its número and série, and "
+                               "the webhook carries no série; the account's next poll imports it")
+        try:
+            detail = await self.client.get_note(ref)
+        except InvalidResponse as error:  # as in a sweep: a note Bling describes unreadably waits
+            return await work.quarantine(ref, error.user_message, None)
+        except NotFound:
+            if self.client.generation is ApiGeneration.V2:
+                return Recheck("not re-checked: API v2 found no note with this id at its número and "
+                               "série; the account's next poll looks again")
+            return await self._cancel(ref, known, "the note no longer exists in Bling")
+        status = detail.summary.status
+        if status is InvoiceStatus.CANCELED:
+            return await self._cancel(ref, known, "the note is Cancelada in Bling")
+        if detail.summary.tipo is not NoteType.SAIDA:
+            return Recheck("not used: an NF de entrada is not shipped")
+        if status not in work.importable:
+            return Recheck(f"nothing to do: Bling has the note at {status.label}"
+                           + ("" if known is not None else
+                              "; it is imported when it reaches Emitida DANFE"))
+        if known is not None and known.status is OrderStatus.CANCELED:
+            return Recheck(f"nothing to do: order {known.order_id} was canceled already",
+                           SaveOutcome(SaveResult.UNCHANGED, known.order_id, known.version))
+        if _settled(known, status):
+            assert known is not None  # noqa: S101 - _settled is False without a stored note
+            return Recheck(f"unchanged: order {known.order_id} is imported at {status.label} already",
+                           SaveOutcome(SaveResult.UNCHANGED, known.order_id, known.version))
+        return await work.import_note(detail.summary.ref, detail)
+
+    async def _cancel(self, ref: NoteRef, known: KnownNote | None, why: str) -> Recheck:
+        assert ref.bling_id is not None  # noqa: S101 - checked by recheck_note
+        if known is None:
+            return Recheck(f"nothing to do: {why}, and it was never imported")
+        saved = await self.store.cancel_order(self.account.id, ref.bling_id, kind=ref.kind.value)
+        if saved.result is SaveResult.CANCELED:
+            log.info("account %s: order %s canceled (%s)", self.account.name, known.access_key, why)
+            return Recheck(f"order {saved.order_id} canceled: {why}", saved)
+        return Recheck(f"nothing to do: {why}, and order {known.order_id} was canceled already", saved)
+
     # --- one stream ---------------------------------------------------------------------------
 
     async def _sweep(self, kind: NoteKind, window: Window, trigger: str) -> SyncRun:
@@ -258,25 +336,110 @@ def _lookback(tiers: Sequence[SweepTier], name: str) -> timedelta:
     return next(t.lookback for t in tiers if t.name == name)
 
 
-class _Sweep:
-    """The passes of one stream over one window."""
+class _NoteImport:
+    """Reading and storing one note: what a sweep does for each note it lists, and what a
+    webhook's re-check does for the one note it names (`run_id` None: outside any run)."""
 
-    def __init__(self, importer: Importer, kind: NoteKind, window: Window, run_id: int) -> None:
+    def __init__(self, importer: Importer, kind: NoteKind, run_id: int | None) -> None:
         self.importer = importer
         self.store = importer.store
         self.client = importer.client
         self.account = importer.account
         self.kind = kind
+        self._run = run_id
+        self.problems: list[str] = []
+        self.importable = {InvoiceStatus.DANFE_PRINTED}
+        if self.account.settings.import_authorized:
+            self.importable.add(InvoiceStatus.AUTHORIZED)
+
+    async def import_note(self, note: NoteRef, detail: NoteDetail | None = None) -> Recheck:
+        """Detail (unless given), XML, parse, save: one note (by the reference of its listing
+        entry, of its quarantine entry when it is retried outside any sweep, or of a webhook's
+        re-check). Returns what happened, in words."""
+        assert note.bling_id is not None  # noqa: S101 - listings and quarantine always have it
+        xml: bytes | None = None
+        try:
+            if detail is None:
+                detail = await self.client.get_note(note)
+            if detail.summary.status not in self.importable:
+                # It moved on since the listing (cancelled, most likely): the cancellation
+                # pass or the next sweep deals with it.
+                log.info("account %s: note %s is %s now, not imported", self.account.name,
+                         note.numero, detail.summary.status.label)
+                return Recheck(f"not imported: Bling has the note at {detail.summary.status.label} now")
+            try:
+                xml = await self.client.get_note_xml(detail)
+            except NotFound:
+                return await self.quarantine(
+                    note, "Bling has no XML for this note (its document link and /nfe/documento both "
+                    "answered not found)", None)
+            order = parse_nfe(xml)
+            if order.operation != 1:
+                log.info("account %s: note %s is an entrada (tpNF 0), not shipped", self.account.name,
+                         note.numero)
+                return Recheck("not imported: the XML is of an NF de entrada (tpNF 0), which is not shipped")
+            if order.model != self.kind.modelo:
+                raise NfeError(f"the XML is of modelo {order.model}, but Bling lists the note as "
+                               f"{self.kind.value.upper()} (modelo {self.kind.modelo})")
+            if order.authorization is None or order.authorization.status_code not in AUTHORISED:
+                code = order.authorization.status_code if order.authorization else None
+                raise NfeError("the XML carries no SEFAZ authorisation (protNFe"
+                               + (f" with cStat {code}" if code is not None else " missing")
+                               + "): a note without one must not be shipped")
+            if order.access_key != (detail.summary.chave or order.access_key):
+                raise NfeError(f"the XML is of note {order.access_key}, but Bling lists "
+                               f"{detail.summary.chave} for note {note.numero}")
+            links = OrderLinks(
+                danfe=detail.danfe_url.reveal() if detail.danfe_url else None,
+                xml=detail.xml_url.reveal() if detail.xml_url else None,
+            )
+            saved = await self.store.save_order(self.account.id, ImportedNote(
+                kind=self.kind.value, bling_id=note.bling_id, situation=detail.summary.status,
+                order=order, xml=xml, links=links,
+            ), run_id=self._run)
+            return Recheck(_saved_in_words(saved, detail.summary.status), saved)
+        except NotFound:
+            # The detail is gone: deleted in Bling between the listing and now.
+            log.info("account %s: note %s vanished before it was read", self.account.name, note.numero)
+            return Recheck("not imported: the note no longer exists in Bling")
+        except (NfeError, InvalidResponse) as error:
+            reason = error.user_message if isinstance(error, BlingError) else str(error)
+            return await self.quarantine(note, reason, xml)
+        except ValueError as error:  # a reference the API cannot follow (a v2 note without série)
+            return await self.quarantine(
+                note, f"Bling's record of this note cannot be followed: {error}", xml)
+
+    async def quarantine(self, note: NoteRef, reason: str, payload: bytes | None) -> Recheck:
+        assert note.bling_id is not None  # noqa: S101 - see import_note
+        log.warning("account %s: note %s quarantined: %s", self.account.name, note.numero, reason)
+        self.problems.append(f"note {note.numero}: {reason}")
+        await self.store.quarantine(self.account.id, QuarantineEntry(
+            kind=self.kind.value, bling_id=note.bling_id, reason=reason, number=note.numero,
+            access_key=note.chave,
+            payload=payload[:QUARANTINE_PAYLOAD_BYTES] if payload is not None else None,
+        ), run_id=self._run)
+        return Recheck(f"quarantined: {reason}")
+
+
+def _saved_in_words(saved: SaveOutcome, situation: InvoiceStatus) -> str:
+    if saved.result is SaveResult.CREATED:
+        return f"order {saved.order_id} created from the note at {situation.label}"
+    if saved.result is SaveResult.UPDATED:
+        return f"order {saved.order_id} updated to version {saved.version}"
+    return f"unchanged: order {saved.order_id} already holds this note's content"
+
+
+class _Sweep(_NoteImport):
+    """The passes of one stream over one window."""
+
+    def __init__(self, importer: Importer, kind: NoteKind, window: Window, run_id: int) -> None:
+        super().__init__(importer, kind, run_id)
         self.window = window
         self.run_id = run_id
-        self.problems: list[str] = []
         self.listed = 0
         self.done = 0
         self._pending: list[UnreadableRecord] = []  # reported by a listing, quarantined after it
         self.seen: set[int] = set()  # Bling ids listed in this pass
-        self._importable = {InvoiceStatus.DANFE_PRINTED}
-        if self.account.settings.import_authorized:
-            self._importable.add(InvoiceStatus.AUTHORIZED)
 
     # --- imports ------------------------------------------------------------------------------
 
@@ -301,7 +464,7 @@ class _Sweep:
                if entry.kind == self.kind.value and entry.next_attempt_at <= now
                and entry.bling_id not in self.seen]
         for entry in due:
-            await self._import_note(NoteRef(kind=self.kind, bling_id=entry.bling_id, numero=entry.number,
+            await self.import_note(NoteRef(kind=self.kind, bling_id=entry.bling_id, numero=entry.number,
                                             chave=entry.access_key))
 
     async def _batches(self, status: InvoiceStatus) -> AsyncIterator[list[NoteSummary]]:
@@ -333,7 +496,7 @@ class _Sweep:
 
         async def one(note: NoteSummary) -> None:
             async with gate:
-                await self._import_note(note.ref)
+                await self.import_note(note.ref)
                 self.done += 1
                 self._report()
 
@@ -345,68 +508,6 @@ class _Sweep:
             # One note's failure that concerns the whole account (a revoked token, Bling down)
             # ends the batch; the caller handles it like any other such error.
             raise _first_error(group) from None
-
-    async def _import_note(self, note: NoteRef) -> None:
-        """Detail, XML, parse, save: one note (by the reference of its listing entry, or of its
-        quarantine entry when it is retried outside any sweep)."""
-        assert note.bling_id is not None  # noqa: S101 - listings and quarantine always have it
-        xml: bytes | None = None
-        try:
-            detail = await self.client.get_note(note)
-            if detail.summary.status not in self._importable:
-                # It moved on since the listing (cancelled, most likely): the cancellation
-                # pass or the next sweep deals with it.
-                log.info("account %s: note %s is %s now, not imported", self.account.name,
-                         note.numero, detail.summary.status.label)
-                return
-            try:
-                xml = await self.client.get_note_xml(detail)
-            except NotFound:
-                await self._quarantine(note, "Bling has no XML for this note (its document link and "
-                                       "/nfe/documento both answered not found)", None)
-                return
-            order = parse_nfe(xml)
-            if order.operation != 1:
-                log.info("account %s: note %s is an entrada (tpNF 0), not shipped", self.account.name,
-                         note.numero)
-                return
-            if order.model != self.kind.modelo:
-                raise NfeError(f"the XML is of modelo {order.model}, but Bling lists the note as "
-                               f"{self.kind.value.upper()} (modelo {self.kind.modelo})")
-            if order.authorization is None or order.authorization.status_code not in AUTHORISED:
-                code = order.authorization.status_code if order.authorization else None
-                raise NfeError("the XML carries no SEFAZ authorisation (protNFe"
-                               + (f" with cStat {code}" if code is not None else " missing")
-                               + "): a note without one must not be shipped")
-            if order.access_key != (detail.summary.chave or order.access_key):
-                raise NfeError(f"the XML is of note {order.access_key}, but Bling lists "
-                               f"{detail.summary.chave} for note {note.numero}")
-            links = OrderLinks(
-                danfe=detail.danfe_url.reveal() if detail.danfe_url else None,
-                xml=detail.xml_url.reveal() if detail.xml_url else None,
-            )
-            await self.store.save_order(self.account.id, ImportedNote(
-                kind=self.kind.value, bling_id=note.bling_id, situation=detail.summary.status,
-                order=order, xml=xml, links=links,
-            ), run_id=self.run_id)
-        except NotFound:
-            # The detail is gone: deleted in Bling between the listing and now.
-            log.info("account %s: note %s vanished before it was read", self.account.name, note.numero)
-        except (NfeError, InvalidResponse) as error:
-            reason = error.user_message if isinstance(error, BlingError) else str(error)
-            await self._quarantine(note, reason, xml)
-        except ValueError as error:  # a reference the API cannot follow (a v2 note without série)
-            await self._quarantine(note, f"Bling's record of this note cannot be followed: {error}", xml)
-
-    async def _quarantine(self, note: NoteRef, reason: str, payload: bytes | None) -> None:
-        assert note.bling_id is not None  # noqa: S101 - see _import_note
-        log.warning("account %s: note %s quarantined: %s", self.account.name, note.numero, reason)
-        self.problems.append(f"note {note.numero}: {reason}")
-        await self.store.quarantine(self.account.id, QuarantineEntry(
-            kind=self.kind.value, bling_id=note.bling_id, reason=reason, number=note.numero,
-            access_key=note.chave,
-            payload=payload[:QUARANTINE_PAYLOAD_BYTES] if payload is not None else None,
-        ), run_id=self.run_id)
 
     def _unreadable(self, record: UnreadableRecord) -> None:
         """A listed note Bling described in a way we cannot read: quarantined when it has an

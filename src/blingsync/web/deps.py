@@ -15,15 +15,26 @@ def _nothing() -> None:
     return None
 
 
+def _no_scheduler(account_id: int) -> None:
+    return None
+
+
 @dataclass
 class Wakeups:
     """Pokes for the background loops: a route that stored work for one calls it so the work
     starts now instead of at the loop's next tick. Without `serve` (tests, a bare app) they do
-    nothing and the work waits for whoever runs the loops."""
+    nothing and the work waits for whoever runs the loops; "sync now" is the exception (see
+    `schedules_syncs`)."""
 
     inbox: Callable[[], None] = field(default=_nothing)  # a Bling webhook was stored
     outbox: Callable[[], None] = field(default=_nothing)  # outbox events were written
-    sync: Callable[[int], None] = field(default=lambda account_id: None)  # "sync now" for an account
+    sync: Callable[[int], None] = field(default=_no_scheduler)  # "sync now" for an account
+
+    @property
+    def schedules_syncs(self) -> bool:
+        """Whether a scheduler took `sync`. Without one, nobody would ever run a "sync now", so
+        the API runs the import itself, after answering (`blingsync.web.api.accounts`)."""
+        return self.sync is not _no_scheduler
 
 
 def service(request: Request) -> Service:
@@ -34,3 +45,14 @@ def service(request: Request) -> Service:
 def wakeups(request: Request) -> Wakeups:
     found: Wakeups = request.app.state.wakeups
     return found
+
+
+def syncs_running(request: Request) -> set[int]:
+    """Accounts whose import this app runs itself right now (when no scheduler does), so a
+    second "sync now" of one account waits for the first instead of importing beside it."""
+    state = request.app.state
+    running: set[int] | None = getattr(state, "syncs_running", None)
+    if running is None:
+        running = set()
+        state.syncs_running = running
+    return running

@@ -26,6 +26,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("accounts", sa.Column("company_id", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_accounts_company_id"), "accounts", ["company_id"])
+    for columns in (["account_id", "id"], ["issued_at"], ["recipient_document"], ["access_key"], ["number"]):
+        op.create_index(op.f("ix_orders_" + "_".join(columns)), "orders", columns)
+    op.create_index("ix_outbox_dead", "outbox", ["account_id", "id"],
+                    sqlite_where=sa.text("dead_at IS NOT NULL AND delivered_at IS NULL"),
+                    postgresql_where=sa.text("dead_at IS NOT NULL AND delivered_at IS NULL"))
     op.add_column("outbox", sa.Column("channel", sa.String(length=16), server_default="sink", nullable=False))
     op.add_column("inbox", sa.Column("event", sa.String(length=64), nullable=True))
     op.add_column("inbox", sa.Column("company_id", sa.String(length=64), nullable=True))
@@ -93,5 +98,8 @@ def downgrade() -> None:
     for column in ("outcome", "next_attempt_at", "attempts", "resource_id", "company_id", "event"):
         op.drop_column("inbox", column)
     op.drop_column("outbox", "channel")
+    op.drop_index("ix_outbox_dead", table_name="outbox")
+    for columns in (["account_id", "id"], ["issued_at"], ["recipient_document"], ["access_key"], ["number"]):
+        op.drop_index(op.f("ix_orders_" + "_".join(columns)), table_name="orders")
     op.drop_index(op.f("ix_accounts_company_id"), table_name="accounts")
     op.drop_column("accounts", "company_id")
