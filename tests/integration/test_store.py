@@ -703,3 +703,17 @@ async def test_a_removed_and_reconnected_account_gets_new_ids_and_the_same_keys(
     # Another account importing the same note (a brand connected twice) is not refused.
     other = await store.add_account(new_account("B"))
     assert (await store.save_order(other.id, note)).result is SaveResult.CREATED
+
+
+async def test_recipient_search_folds_accented_letters_on_both_databases(store: Store) -> None:
+    """SQLite's built-in lower() folds ASCII only; the store gives it a Unicode one, so the
+    same search finds the same orders on SQLite and PostgreSQL."""
+    from blingsync.store.browse import OrderQuery
+
+    account = await store.add_account(new_account())
+    await store.save_order(account.id, make_note(make_order(number=1, recipient="JOSÉ CONCEIÇÃO"),
+                                                 bling_id=1))
+    assert len(await store.browse_orders(OrderQuery(q="CONCEIÇÃO"))) == 1
+    assert len(await store.browse_orders(OrderQuery(q="conceição"))) == 1
+    assert await store.browse_orders(OrderQuery(q="%")) == []
+    assert await store.browse_orders(OrderQuery(q="_")) == []

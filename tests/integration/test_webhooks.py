@@ -645,3 +645,52 @@ async def test_a_webhook_waiting_past_the_horizon_is_settled_with_the_reason(env
     assert row.processed and row.attempts == 0
     assert row.outcome == ("gave up waiting after 1 h: waiting: account Marca A is needs_reauth (token "
                            "revoked); the account's sweeps import the note once the account runs again")
+
+
+async def test_a_webhook_for_a_note_older_than_the_import_horizon_imports_nothing(
+        tmp_path: Path, db_url: str) -> None:
+    """Polls never reach a note issued before the account's first lookback; a webhook about it
+    (Bling sends one for any change, e.g. an old note's DANFE reprinted) must not make it a new
+    order for the warehouse either."""
+    async with open_env(tmp_path, db_url, account_settings=AccountSettings(initial_lookback_days=1)) as env:
+        now = env.now()
+        old = [n for n in env.company().notes.values()
+               if n.situacao == NfeSituacao.EMITIDA_DANFE and n.tipo == 1 and n.modelo == Modelo.NFE
+               and now - n.emitted_at > timedelta(days=20)]
+        assert old, "no old note in the simulated history"
+        note = old[0]
+        await env.service.sync()
+        assert note.id not in await env.store.known_notes(env.account.id, [note.id], kind="nfe")
+        body = env.envelope(note.id)
+        r = await env.post(body, sign(body, env.company().clients[0].client_secret))
+        assert r.status_code == 202, r.text
+        await env.work()
+        [event] = await env.inbox()
+        assert event.outcome is not None and "import horizon" in event.outcome
+        assert note.id not in await env.store.known_notes(env.account.id, [note.id], kind="nfe")
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"[" * 100_000, id="nested-deeper-than-the-parser-recurses"),
+    pytest.param(json.dumps({"companyId": "\u0000abc"}).encode(), id="nul-in-companyId"),
+    pytest.param(json.dumps({"companyId": "c" * 65}).encode(), id="companyId-longer-than-the-column"),
+])
+async def test_hostile_unsigned_bodies_get_the_same_401_as_any_forgery(tmp_path: Path, db_url: str,
+                                                                       body: bytes) -> None:
+    async with open_env(tmp_path, db_url, shared_secret=SHARED_SECRET) as env:
+        r = await env.post(body, "sha256=" + "0" * 64)
+        assert r.status_code == 401, r.text
+        assert await env.inbox() == []
+
+
+@pytest.mark.parametrize("envelope", [
+    pytest.param({"eventId": "e1", "companyId": "c" * 65}, id="companyId-too-long"),
+    pytest.param({"eventId": "e\u00001", "companyId": "abc"}, id="nul-in-eventId"),
+])
+async def test_signed_envelopes_the_database_cannot_hold_are_refused_with_400(
+        tmp_path: Path, db_url: str, envelope: dict[str, str]) -> None:
+    async with open_env(tmp_path, db_url, shared_secret=SHARED_SECRET) as env:
+        body = json.dumps({**envelope, "event": "invoice.updated", "data": {"id": 1}}).encode()
+        r = await env.post(body, sign(body, SHARED_SECRET))
+        assert r.status_code == 400, r.text
+        assert await env.inbox() == []

@@ -10,6 +10,7 @@ retry's backoff is a clock advance, not a sleep."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import random
@@ -570,3 +571,22 @@ def test_writeback_commands(tmp_path: Path) -> None:
         assert "API v2" in one_line_error(v2) and "logistics" in one_line_error(v2)
         assert "write-back off" in cli("writeback", "show", "Chave").stdout
 
+
+
+async def test_other_notes_objects_of_the_same_sales_order_are_left_alone(setup: Setup) -> None:
+    """A sales order invoiced in two notes (partial invoicing) holds both notes' logistics
+    objects: a shipment of one note must not write its tracking onto the other's."""
+    stored, note, sales_order = await setup.shippable()
+    company = setup.company()
+    mine = setup.objects_of(note)[0]
+    other_note_id = max(company.notes) + 1000
+    other = dataclasses.replace(mine, id=max(company.logistic_objects) + 1, nota_fiscal_id=other_note_id,
+                                tracking_code="OTHER-NOTE-CODE")
+    company.logistic_objects[other.id] = other
+    sales_order.volume_ids.append(other.id)
+    r = await setup.report(stored.id)
+    assert r.status_code == 201, r.text
+    stats = await drain(setup.relay())
+    assert stats.delivered == 1
+    assert company.logistic_objects[mine.id].tracking_code == CODE
+    assert company.logistic_objects[other.id].tracking_code == "OTHER-NOTE-CODE"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from blingsync.commands.accounts import local
@@ -38,11 +39,12 @@ def create(
             fail(str(exc), EXIT_USAGE)
 
     token, secret = with_service(ctx, work)
-    console.print(f"created API token [bold]{token.name}[/] ({token.scope.value}):")
-    # Plain print, no markup or wrapping: the line must copy whole.
+    # The token first, as plain text (no markup, no wrapping: the line must copy whole), so that
+    # nothing printed around it can stand between the user and its only copy.
+    print(f"created API token {token.name} ({token.scope.value}):")
     print(secret)
     warn("this token is shown only now: store it where the client keeps secrets; "
-         f"`blingsync tokens revoke {token.name}` stops it")
+         f"`blingsync tokens revoke {escape(token.name)}` stops it")
 
 
 @app.command("list")
@@ -59,7 +61,7 @@ def list_(ctx: typer.Context) -> None:
     for token in tokens:
         revoked = token.revoked_at
         state = "[green]active[/]" if revoked is None else f"[red]revoked[/] {local(revoked)}"
-        table.add_row(token.name, token.scope.value, f"{token.prefix}…", local(token.created_at),
+        table.add_row(escape(token.name), token.scope.value, f"{token.prefix}…", local(token.created_at),
                       local(token.last_used_at) if token.last_used_at else "never", state)
     console.print(table)
 
@@ -72,5 +74,5 @@ def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The tok
         return await service.store.revoke_api_token(name)
 
     token = with_service(ctx, work)
-    console.print(f"API token [bold]{token.name}[/] revoked"
+    console.print(f"API token [bold]{escape(token.name)}[/] revoked"
                   + (f" (since {local(token.revoked_at)})" if token.revoked_at else ""))

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from blingsync.commands.common import EXIT_FAILED, EXIT_USAGE, console, fail, with_service
@@ -59,8 +60,8 @@ def set_writeback(
         if off:
             await service.store.update_account_settings(found.id, replace(settings, write_back=False))
             pending, _ = await _pending(service, found)
-            console.print(f"account [bold]{found.name}[/]: write-back [yellow]off[/]; shipments are still "
-                          f"stored, nothing goes to Bling ({pending} queued write-backs wait until it is on)")
+            console.print(f"account [bold]{escape(found.name)}[/]: write-back [yellow]off[/]; "
+                          f"shipments are still stored, nothing goes to Bling ({pending} queued write-backs wait until it is on)")
             return
         if found.generation is ApiGeneration.V2:
             fail(V2_REFUSAL.format(name=found.name), EXIT_FAILED)
@@ -73,13 +74,13 @@ def set_writeback(
             if chosen is None:
                 known = ", ".join(f"“{s.nome}”" for s in situations) or "none"
                 fail(f"Bling has no sales-order situation named “{situation.strip()}” in account "
-                     f"{found.name}; its situations are: {known}", EXIT_FAILED)
+                     f"{escape(found.name)}; its situations are: {known}", EXIT_FAILED)
             name = chosen.nome  # as Bling spells it
         await service.store.update_account_settings(
             found.id, replace(settings, write_back=True, write_back_situation=name))
         updated = await service.store.account_by_id(found.id)
-        console.print(f"account [bold]{found.name}[/]: write-back [green]on[/]: each reported shipment "
-                      "writes its tracking to the note's logistics objects in Bling; "
+        console.print(f"account [bold]{escape(found.name)}[/]: write-back [green]on[/]: each reported "
+                      "shipment writes its tracking to the note's logistics objects in Bling; "
                       f"{_situation_words(updated)}")
 
     with_service(ctx, work)
@@ -96,7 +97,7 @@ def show_writeback(ctx: typer.Context, account: Annotated[str, typer.Argument(he
         settings = found.settings
         pending, dead = await _pending(service, found)
         state = "[green]on[/]" if settings.write_back else "[yellow]off[/]"
-        console.print(f"{found.name}: write-back {state}; {_situation_words(found)}; "
+        console.print(f"{escape(found.name)}: write-back {state}; {_situation_words(found)}; "
                       f"{pending} pending, {dead} dead write-backs")
         if found.generation is ApiGeneration.V2:
             console.print(V2_REFUSAL.format(name=found.name))
@@ -109,11 +110,11 @@ def show_writeback(ctx: typer.Context, account: Annotated[str, typer.Argument(he
             table.add_column(column)
         for one in situations:
             marker = "← chosen" if chosen is not None and one.id == chosen.id else ""
-            table.add_row(str(one.id), one.nome, marker)
+            table.add_row(str(one.id), escape(one.nome), marker)
         console.print(table)
         if settings.write_back_situation and chosen is None:
-            console.print(f"[red]the chosen situation “{settings.write_back_situation}” is not among "
-                          "them[/]: write-backs fail until it is fixed with "
-                          f"`blingsync writeback set {found.name} --on --situation NAME`")
+            console.print(f"[red]the chosen situation “{escape(settings.write_back_situation)}” is not "
+                          "among them[/]: write-backs fail until it is fixed with "
+                          f"`blingsync writeback set {escape(found.name)} --on --situation NAME`")
 
     with_service(ctx, work)

@@ -197,7 +197,11 @@ class AccountWriteback:
         order: SalesOrderDetail | None = None
         if order_id is not None:
             order = await client.get_order(OrderRef(bling_id=order_id))
-            objects.update(await self._objects([i for i in order.transporte.volume_ids if i not in objects]))
+            # A sales order invoiced in several notes holds every note's objects: only this
+            # note's (or unassigned ones, e.g. our own creation Bling did not confirm) are ours.
+            theirs = await self._objects([i for i in order.transporte.volume_ids if i not in objects])
+            objects.update({object_id: found for object_id, found in theirs.items()
+                            if found.note_id in (None, note.summary.bling_id)})
         change = self._change(shipment)
         if objects:
             for object_id in objects:

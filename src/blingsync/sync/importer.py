@@ -284,11 +284,20 @@ class Importer:
         if known is not None and known.status is OrderStatus.CANCELED:
             return Recheck(f"nothing to do: order {known.order_id} was canceled already",
                            SaveOutcome(SaveResult.UNCHANGED, known.order_id, known.version))
+        if known is None and detail.summary.issued_at < self._horizon():
+            # Polls never reach this far back: a webhook must not make an old note, perhaps
+            # shipped long before blingsync, a new order for the warehouse (`sync --since` can).
+            return Recheck("not used: the note was issued before the account's import horizon "
+                           f"({self._horizon():%Y-%m-%d}); `blingsync sync --since` imports it")
         if _settled(known, status):
             assert known is not None  # noqa: S101 - _settled is False without a stored note
             return Recheck(f"unchanged: order {known.order_id} is imported at {status.label} already",
                            SaveOutcome(SaveResult.UNCHANGED, known.order_id, known.version))
         return await work.import_note(detail.summary.ref, detail)
+
+    def _horizon(self) -> datetime:
+        """The oldest emission date the account's polls import: its first poll's lookback."""
+        return self.account.created_at - timedelta(days=self.account.settings.initial_lookback_days)
 
     async def _cancel(self, ref: NoteRef, known: KnownNote | None, why: str) -> Recheck:
         assert ref.bling_id is not None  # noqa: S101 - checked by recheck_note

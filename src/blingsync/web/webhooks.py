@@ -55,6 +55,8 @@ MAX_BODY: Final = 1024 * 1024
 MAX_EVENT_ID: Final = 100
 """Characters of an eventId (Bling's are 36-character UUIDs)."""
 _SIGNATURE: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
+_COMPANY_ID: Final = re.compile(r"[0-9A-Za-z-]{1,64}")
+"""Bling's companyId is 32 lower-case hex digits; anything outside this is never looked up."""
 _NAME: Final = re.compile(r"[a-z_]{1,40}\.[a-z_]{1,20}")
 _BIGINT_MAX: Final = 2**63 - 1
 
@@ -95,10 +97,10 @@ def _company_hint(body: bytes) -> str | None:
     else of the body is trusted (nor looked at) before the signature is."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
         return None
     company = parsed.get("companyId") if isinstance(parsed, dict) else None
-    return company if isinstance(company, str) and 0 < len(company) <= 64 else None
+    return company if isinstance(company, str) and _COMPANY_ID.fullmatch(company) else None
 
 
 async def _candidate_secrets(service: Service, company_id: str | None) -> list[tuple[bytes, int | None]]:
@@ -138,17 +140,18 @@ def _envelope(body: bytes) -> _Envelope:
     400 naming what is wrong."""
     try:
         parsed: Any = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise HTTPException(400, detail="the webhook body is not UTF-8 JSON") from None
     if not isinstance(parsed, dict):
         raise HTTPException(400, detail="the webhook body is not a JSON object")
     event_id, event, company, data = (parsed.get(k) for k in ("eventId", "event", "companyId", "data"))
-    if not isinstance(event_id, str) or not 0 < len(event_id.strip()) <= MAX_EVENT_ID:
-        raise HTTPException(400, detail=f"eventId must be a text of 1 to {MAX_EVENT_ID} characters")
+    if (not isinstance(event_id, str) or not 0 < len(event_id.strip()) <= MAX_EVENT_ID
+            or not event_id.isprintable()):
+        raise HTTPException(400, detail=f"eventId must be a printable text of 1 to {MAX_EVENT_ID} characters")
     if not isinstance(event, str) or not _NAME.fullmatch(event):
         raise HTTPException(400, detail="event must name a resource and an action, e.g. invoice.updated")
-    if not isinstance(company, str) or not company:
-        raise HTTPException(400, detail="companyId is missing")
+    if not isinstance(company, str) or not _COMPANY_ID.fullmatch(company):
+        raise HTTPException(400, detail="companyId must be Bling's company id (1 to 64 letters, digits or -)")
     if not isinstance(data, dict):
         raise HTTPException(400, detail="data must be a JSON object")
     raw_id = data.get("id")
