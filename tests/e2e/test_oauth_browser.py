@@ -6,19 +6,16 @@ the account must be in the database with its tokens encrypted, and a sync must i
 Bling and blingsync are on different sites here (`localhost` vs `127.0.0.1`), as in production,
 so the session cookie has to survive a cross-site round trip (SameSite=Lax) for this to pass.
 
-Playwright never downloads a browser here (no `playwright install`): it launches
-/usr/bin/chromium, which `bash scripts/bootstrap.sh` installs from Debian's packages when it runs
-as root. Without it, or without Playwright, these tests skip and say so."""
+The browser is Debian's Chromium, never a downloaded one (`tests/e2e/conftest.py`); without it
+these tests skip and say so."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -34,25 +31,12 @@ from blingsync.store.tables import accounts
 from blingsync.web.app import create_app
 from blingsync.web.oauth import connect_link
 from tests.conftest import simulator_process
+from tests.e2e.conftest import free_port, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL = "bash scripts/bootstrap.sh as root (it runs: apt-get install chromium chromium-driver)"
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
-try:
-    from playwright.async_api import Browser, async_playwright
-except ImportError:  # pragma: no cover - the dev dependencies include it
-    pytestmark = pytest.mark.skip(reason="playwright is not installed: pip install -e '.[dev]'")
-else:
-    pytestmark = pytest.mark.skipif(
-        not os.access(CHROMIUM, os.X_OK), reason=f"{CHROMIUM} is missing: install it with {INSTALL}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @dataclass(frozen=True)
@@ -105,23 +89,14 @@ async def service(bling: Bling, public_port: int, tmp_path: Path) -> AsyncIterat
             await task
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                    headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 async def test_a_brand_connects_in_the_browser_and_its_orders_are_imported(
         service: Service, browser: Browser, bling: Bling, tmp_path: Path) -> None:
     name = "Moda Exemplo"
     link = await connect_link(service, name, settings=AccountSettings(initial_lookback_days=120))
     page = await browser.new_page()
     await page.goto(link.url)
+    await page.get_by_role("button", name="Continuar no Bling").click()
+    await page.wait_for_url("**/oauth/authorize?**")
     assert page.url.startswith(f"{bling.base}/Api/v3/oauth/authorize?")  # at Bling, signed in
     await page.get_by_role("button", name="Autorizar").click()
     await page.wait_for_url("**/oauth/bling/callback?**")
@@ -157,6 +132,7 @@ async def test_a_brand_that_clicks_cancel_is_told_and_nothing_is_stored(
     link = await connect_link(service, "Outra Marca")
     page = await browser.new_page()
     await page.goto(link.url)
+    await page.get_by_role("button", name="Continuar no Bling").click()
     await page.get_by_role("button", name="Cancelar").click()
     await page.wait_for_url("**/oauth/bling/callback?**")
     await page.screenshot(path=str(tmp_path / "oauth-denied.png"))

@@ -11,6 +11,7 @@ The simulator's clock is the service's clock, so expiries are moved, not waited 
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import subprocess
@@ -101,11 +102,17 @@ class Browser:
     bling: httpx.AsyncClient
 
     async def open(self, link: str) -> httpx.Response:
-        return await self.ours.get(link)
+        """Open the link, and click "Continuar no Bling" when its page offers it."""
+        page = await self.ours.get(link)
+        form = re.search(r'<form method="post" action="([^"]+)"><input type="hidden" name="ticket" '
+                         r'value="([^"]+)">', page.text)
+        if page.status_code != 200 or form is None:
+            return page
+        return await self.ours.post(form.group(1), data={"ticket": html.unescape(form.group(2))})
 
     async def to_bling(self, start: httpx.Response) -> str:
         """Follow the start page's redirect through Bling's authorize; the callback URL."""
-        assert start.status_code == 302, start.text
+        assert start.status_code == 303, start.text
         authorize = await self.bling.get(start.headers["location"])
         assert authorize.status_code == 302, authorize.text
         location: str = authorize.headers["location"]
@@ -200,7 +207,7 @@ async def test_connect_stores_the_account_with_encrypted_tokens_and_it_imports(w
     link = await world.link(name, settings=AccountSettings(initial_lookback_days=120))
     async with world.browser() as browser:
         start = await browser.open(link)
-        assert start.status_code == 302
+        assert start.status_code == 303
         location = urlsplit(start.headers["location"])
         assert f"{location.scheme}://{location.netloc}{location.path}" == f"{BLING}/Api/v3/oauth/authorize"
         query = parse_qs(location.query)
@@ -270,7 +277,7 @@ async def test_https_public_url_makes_the_cookie_secure(world: World) -> None:
     assert link.startswith("https://blingsync.test/oauth/bling/start?ticket=")
     async with world.browser() as browser:
         start = await browser.open(link)
-    assert start.status_code == 302
+    assert start.status_code == 303
     assert "Secure" in start.headers["set-cookie"]
 
 
@@ -279,8 +286,14 @@ async def test_https_public_url_makes_the_cookie_secure(world: World) -> None:
 
 async def test_the_ticket_is_one_time(world: World) -> None:
     link = await world.link("Marca")
+    async with world.browser() as preview:  # a chat app or mail scanner opening the link
+        for _ in range(2):
+            page = await preview.ours.get(link)
+            assert page.status_code == 200 and "Continuar no Bling" in page.text
+        forged = await preview.ours.post("/oauth/bling/start", data={"ticket": "forged"})
+        assert forged.status_code == 400 and "Link inválido" in text_of(forged)
     async with world.browser() as browser:
-        assert (await browser.open(link)).status_code == 302
+        assert (await browser.open(link)).status_code == 303
         again = await browser.open(link)
     assert again.status_code == 400
     assert "Este link já foi usado" in text_of(again)
@@ -322,7 +335,7 @@ async def test_a_state_from_another_session_is_refused_and_stays_usable(world: W
     async with world.browser() as brand, world.browser() as attacker:
         callback = await brand.to_bling(await brand.open(await world.link("Marca")))
         # The attacker has a session of its own (another attempt), but not the brand's.
-        assert (await attacker.open(await world.link("Outra"))).status_code == 302
+        assert (await attacker.open(await world.link("Outra"))).status_code == 303
         stolen = await attacker.back(callback)
         assert stolen.status_code == 400
         assert "Abra o link no mesmo navegador" in text_of(stolen)
@@ -346,7 +359,7 @@ async def test_a_callback_without_the_cookie_is_refused_and_nothing_is_spent(wor
 
 async def test_forged_or_missing_states_and_tickets_are_refused(world: World) -> None:
     async with world.browser() as browser:
-        assert (await browser.open(await world.link("Marca"))).status_code == 302
+        assert (await browser.open(await world.link("Marca"))).status_code == 303
         for url in (f"{CALLBACK}?code=abc&state=forged-state-value", f"{CALLBACK}?code=abc", CALLBACK,
                     f"{PUBLIC}/oauth/bling/start?ticket=forged", f"{PUBLIC}/oauth/bling/start"):
             page = await browser.ours.get(url)

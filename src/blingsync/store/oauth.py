@@ -100,6 +100,20 @@ class OAuthStateStore(StorePart):
             ).returning(*oauth_states.c))
             return _attempt(result.one())
 
+    async def oauth_ticket(self, ticket: str) -> OAuthAttempt | OAuthRefusal:
+        """What a ticket would start, without spending it (the page that asks the brand to go
+        on to Bling: link previews and scanners open links too, and must not spend them)."""
+        async with self._read() as conn:
+            row = (await conn.execute(select(*oauth_states.c).where(
+                oauth_states.c.ticket_sha256 == secret_digest(ticket)))).first()
+        if row is None:
+            return OAuthRefusal.UNKNOWN
+        if row.state_sha256 is not None or row.used_at is not None:
+            return OAuthRefusal.USED
+        if row.expires_at <= self._now():
+            return OAuthRefusal.EXPIRED
+        return _attempt(row)
+
     async def start_oauth_attempt(self, ticket: str, *, state: str, session: str,
                                   ttl: timedelta) -> OAuthAttempt | OAuthRefusal:
         """Spend `ticket`: the attempt is bound from now on to `state` (what goes to Bling) and

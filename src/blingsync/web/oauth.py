@@ -139,9 +139,30 @@ async def _mint(service: Service, name: str, *, reconnect: bool,
 
 
 @router.get("/start")
-async def start(request: Request, service: ServiceDep) -> Response:
+async def confirm(request: Request, service: ServiceDep) -> Response:
+    """The link's page: who is being connected, and a button that goes on to Bling. Opening the
+    link spends nothing: chat apps and mail scanners open links to preview them, and a GET that
+    spent the ticket would leave the brand with "link already used" before it ever clicked."""
     ticket = request.query_params.get("ticket", "")
     if not ticket:
+        return _page(Outcome.INVALID_LINK)
+    try:
+        _app(service)
+    except ConnectUnavailable:
+        return _page(Outcome.UNAVAILABLE)
+    found = await service.store.oauth_ticket(ticket)
+    if isinstance(found, OAuthRefusal):
+        return _page(_TICKET_REFUSALS[found])
+    bling = urlsplit(authorize_url(service.settings.bling_url))
+    return _confirm_page(found.account_name, ticket, f"{bling.scheme}://{bling.netloc}")
+
+
+@router.post("/start")
+async def start(request: Request, service: ServiceDep) -> Response:
+    """The brand clicked "Continuar no Bling": spend the ticket, bind this browser, go to Bling."""
+    form = await request.form()
+    ticket = form.get("ticket")
+    if not isinstance(ticket, str) or not ticket:
         return _page(Outcome.INVALID_LINK)
     try:
         client_id, _ = _app(service)
@@ -152,7 +173,7 @@ async def start(request: Request, service: ServiceDep) -> Response:
     if isinstance(found, OAuthRefusal):
         return _page(_TICKET_REFUSALS[found])
     query = urlencode({"response_type": "code", "client_id": client_id, "state": state})
-    response = RedirectResponse(f"{authorize_url(service.settings.bling_url)}?{query}", status_code=302)
+    response = RedirectResponse(f"{authorize_url(service.settings.bling_url)}?{query}", status_code=303)
     _no_store(response)
     response.set_cookie(
         f"{COOKIE_PREFIX}{found.id}", session, max_age=int(STATE_TTL.total_seconds()), path=PREFIX,
@@ -449,9 +470,36 @@ _STYLE: Final = (
     "h2{font-size:1.05rem;margin:1.25rem 0 .25rem}"
     "ul{list-style:none;padding:0}li{padding:.25rem 0}.yes::before{content:'✓ ';color:#1a7f37}"
     ".no::before{content:'✗ ';color:#b42318}.no{font-weight:600}"
-    "a.button{display:inline-block;background:#2455c3;color:#fff;padding:.5rem 1rem;"
+    "a.button,button.button{display:inline-block;background:#2455c3;color:#fff;padding:.5rem 1rem;"
+    "border:0;font:inherit;cursor:pointer;"
     "border-radius:6px;text-decoration:none}small{color:#52606d}"
 )
+
+
+def _confirm_page(name: str, ticket: str, bling_origin: str) -> HTMLResponse:
+    body = (
+        '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="robots" content="noindex">'
+        f"<title>Conectar ao Bling · blingsync</title><style>{_STYLE}</style></head>"
+        '<body><main class="ok"><h1>Conectar ao Bling</h1>'
+        f"<p>A conta “{html.escape(name)}” vai ser conectada ao blingsync pelo Bling. No Bling, entre "
+        "com o usuário da empresa e autorize o acesso: o blingsync só lê as notas fiscais e os "
+        "pedidos, e escreve no Bling apenas o rastreio dos envios, se isso for ligado.</p>"
+        f'<form method="post" action="{PREFIX}/start">'
+        f'<input type="hidden" name="ticket" value="{html.escape(ticket)}">'
+        '<p><button class="button" type="submit">Continuar no Bling</button></p></form>'
+        "<p><small>blingsync · conexão com o Bling</small></p></main></body></html>"
+    )
+    response = HTMLResponse(body)
+    _no_store(response)
+    response.headers["content-security-policy"] = (
+        # form-action also governs where the form's redirect may lead: Bling's authorize page.
+        f"default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self' {bling_origin}; "
+        "frame-ancestors 'none'")
+    response.headers["x-content-type-options"] = "nosniff"
+    response.headers["referrer-policy"] = "no-referrer"  # the ticket is in this page's address
+    return response
 
 
 def _page(outcome: Outcome, *, name: str | None = None, added: Added | None = None,
