@@ -61,7 +61,8 @@ def set_writeback(
             await service.store.update_account_settings(found.id, replace(settings, write_back=False))
             pending, _ = await _pending(service, found)
             console.print(f"account [bold]{escape(found.name)}[/]: write-back [yellow]off[/]; "
-                          f"shipments are still stored, nothing goes to Bling ({pending} queued write-backs wait until it is on)")
+                          f"shipments are still stored, nothing goes to Bling ({pending} queued "
+                          "write-backs wait until it is on)")
             return
         if found.generation is ApiGeneration.V2:
             fail(V2_REFUSAL.format(name=found.name), EXIT_FAILED)
