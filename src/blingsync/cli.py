@@ -25,6 +25,7 @@ from blingsync.commands import quarantine as quarantine_commands
 from blingsync.commands import serve as serve_command
 from blingsync.commands import sync as sync_command
 from blingsync.commands import tokens as tokens_commands
+from blingsync.commands import users as users_commands
 from blingsync.commands import writeback as writeback_commands
 from blingsync.commands.common import Globals
 
@@ -88,6 +89,7 @@ app.add_typer(delivery_commands.deliveries_app, name="deliveries")
 app.command(name="deliver")(delivery_commands.deliver)
 app.command(name="sync")(sync_command.sync)
 app.add_typer(tokens_commands.app, name="tokens")
+app.add_typer(users_commands.app, name="users")
 app.add_typer(writeback_commands.app, name="writeback")
 app.command(name="serve")(serve_command.serve)
 

@@ -43,6 +43,7 @@ from blingsync.store import migrate as migrations
 from blingsync.store.browse import BrowseStore
 from blingsync.store.codec import order_content, settings_from_json, settings_to_json
 from blingsync.store.crypto import DecryptionFailed, SecretBox, open_credentials, seal_credentials
+from blingsync.store.dashboard import DashboardStore
 from blingsync.store.engine import WRITE_OPTION, create_engine, database_url, is_memory_sqlite, sqlite_path
 from blingsync.store.errors import (
     AccountExists,
@@ -92,6 +93,7 @@ from blingsync.store.tables import (
     unimported_notes,
 )
 from blingsync.store.tokens import ApiTokenStore
+from blingsync.store.users import UserStore
 
 T = TypeVar("T")
 
@@ -122,7 +124,8 @@ def quarantine_backoff(attempts: int) -> timedelta:
     return min(QUARANTINE_FIRST_RETRY * (1 << min(max(attempts - 1, 0), 16)), QUARANTINE_MAX_RETRY)
 
 
-class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore):
+class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore,
+            UserStore, DashboardStore):
     """blingsync's database. Open it with `Store.open`, close it with `close`."""
 
     def __init__(self, engine: AsyncEngine, *, box: SecretBox,

@@ -166,6 +166,7 @@ orders = Table(
     Index(None, "recipient_document"),
     Index(None, "access_key"),
     Index(None, "number"),
+    Index(None, "created_at", "account_id"),  # migration 0004: imports per day and brand (dashboard)
     sqlite_autoincrement=True,  # order ids are public (API, exports): never reused
 )
 
@@ -314,6 +315,38 @@ api_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+users = Table(
+    "users",
+    metadata,
+    # Operators of the dashboard (`blingsync users`): the password as a self-describing scrypt
+    # hash (`store/users.py`), never in clear. Disabled users stay, so the list shows who existed.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    # Signed-in browsers of the dashboard: only a SHA-256 of the cookie's token is kept; the CSRF
+    # token (synchroniser token, useless without the cookie) is kept as is to be put in forms.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("flash", Text, nullable=True),  # one-shot messages for the next page, JSON list
+    Index("ix_ui_sessions_user_id", "user_id"),
+    Index("ix_ui_sessions_expires_at", "expires_at"),
     sqlite_autoincrement=True,
 )
 

@@ -1,0 +1,194 @@
+"""The dashboard's texts and number/date formats (pt-BR), from a message catalogue so that
+another language can follow without touching a template.
+
+The catalogue is one JSON file per area and locale under `messages/`: `pt_BR.common.json`
+(layout, sign-in, errors), `pt_BR.accounts.json`, `pt_BR.orders.json`... merged at first use.
+Each file is an object of dotted keys ("accounts.badge.ok") to texts, or nested objects whose
+keys are joined with dots; `{name}` placeholders are filled by `t(key, name=...)`.
+
+Why it is shaped this way:
+
+* **`t` never raises.** A missing key shows the key itself (and is logged once), so a typo
+  degrades a page instead of breaking it; a test asserts that every key the templates and page
+  modules use exists, so such typos are caught before a release.
+* **A key defined in two files is an error at load**: two areas silently overriding each other's
+  texts is how a button ends up saying the wrong thing.
+* **Formats are pt-BR by hand** (`1.234,56`, `R$`, `dd/mm/aaaa hh:mm` in America/Sao_Paulo), not
+  through the process locale: `locale.setlocale` is process-wide and the server's locale is
+  whatever the machine has.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from blingsync.domain import BRASILIA
+from blingsync.web.ui import MESSAGES_DIR
+
+log = logging.getLogger(__name__)
+
+LOCALE: Final = "pt_BR"
+"""The locale of every page today (see docs/dashboard.md, "Adding English")."""
+
+EMPTY: Final = "—"
+"""What a formatter shows for a missing value."""
+
+
+def _zone() -> tzinfo:
+    try:
+        return ZoneInfo("America/Sao_Paulo")
+    except ZoneInfoNotFoundError:  # no tz database on the machine: Brazil has had no DST since 2019
+        return BRASILIA
+
+
+SAO_PAULO: Final = _zone()
+
+
+class CatalogueError(ValueError):
+    """A message file that cannot be used (bad JSON, a non-text value, a key defined twice)."""
+
+
+def _flatten(prefix: str, value: object, into: dict[str, str], source: str) -> None:
+    if isinstance(value, str):
+        if prefix in into:
+            raise CatalogueError(f"message {prefix!r} is defined twice (again in {source})")
+        into[prefix] = value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, into, source)
+    else:
+        raise CatalogueError(f"message {prefix!r} in {source} is not a text")
+
+
+def load_catalogue(locale: str = LOCALE, directory: Path = MESSAGES_DIR) -> dict[str, str]:
+    """Every `<locale>.*.json` under `directory`, merged."""
+    merged: dict[str, str] = {}
+    for path in sorted(directory.glob(f"{locale}.*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CatalogueError(f"{path.name}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CatalogueError(f"{path.name}: the file must hold a JSON object")
+        _flatten("", data, merged, path.name)
+    return merged
+
+
+@cache
+def catalogue(locale: str = LOCALE) -> Mapping[str, str]:
+    """The merged catalogue of `locale`, loaded once per process (`reload` forgets it)."""
+    return load_catalogue(locale)
+
+
+def reload() -> None:
+    catalogue.cache_clear()
+    _missing_logged.clear()
+
+
+_missing_logged: set[str] = set()
+
+
+class _Params(dict[str, object]):
+    """Placeholders absent from the call stay visible as `{name}` instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{names}` a message expects."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def t(key: str, /, **params: object) -> str:
+    """The pt-BR text of `key`, its `{placeholders}` filled from `params`; the key itself when
+    the catalogue lacks it (never raises). The result is plain text: templates escape it."""
+    text = catalogue().get(key)
+    if text is None:
+        if key not in _missing_logged:
+            _missing_logged.add(key)
+            log.warning("ui message %r is missing from the catalogue", key)
+        return key
+    if not params:
+        return text
+    try:
+        return text.format_map(_Params(params))
+    except (ValueError, IndexError, AttributeError, KeyError):  # a malformed message: show it raw
+        return text
+
+
+# --- formats -------------------------------------------------------------------------------------
+
+
+def _grouped(digits: str) -> str:
+    """'1234567' -> '1.234.567'."""
+    out: list[str] = []
+    while len(digits) > 3:
+        out.insert(0, digits[-3:])
+        digits = digits[:-3]
+    out.insert(0, digits)
+    return ".".join(out)
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def number_br(value: object, decimals: int | None = None) -> str:
+    """1234 -> '1.234'; Decimal('1234.5') -> '1.234,5'; with `decimals`, rounded half up to that
+    many places ('1.234,50'). Not a number -> '—'."""
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    if decimals is not None:
+        number = number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    sign = "-" if number < 0 else ""
+    text = format(abs(number), "f")
+    whole, _, fraction = text.partition(".")
+    return sign + _grouped(whole) + ("," + fraction if fraction else "")
+
+
+def money(value: object) -> str:
+    """Decimal('1234.5') -> 'R$ 1.234,50'; negative -> '-R$ 1,00'; missing -> '—'."""
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    text = number_br(abs(number), 2)
+    return ("-" if number < 0 else "") + "R$\u00a0" + text
+
+
+def _local(value: datetime) -> datetime:
+    if value.tzinfo is None:  # the store hands out aware UTC; a naive value is taken as UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(SAO_PAULO)
+
+
+def datetime_br(value: datetime | None) -> str:
+    """'dd/mm/aaaa hh:mm' in America/Sao_Paulo."""
+    if value is None:
+        return EMPTY
+    return _local(value).strftime("%d/%m/%Y %H:%M")
+
+
+def date_br(value: date | datetime | None) -> str:
+    """'dd/mm/aaaa' (a datetime is first taken to America/Sao_Paulo)."""
+    if value is None:
+        return EMPTY
+    if isinstance(value, datetime):
+        value = _local(value)
+    return value.strftime("%d/%m/%Y")
