@@ -183,10 +183,13 @@ def demo(
         min=1, max=5000, help="Notes per brand (about 45% reach Emitida DANFE; each costs two "
                               "requests at 3 requests/s).")] = 80,
     port: Annotated[int, typer.Option(help="Port for the simulator (0 = any free port).")] = 0,
+    web_port: Annotated[int, typer.Option(help="Port for the dashboard, served after the first import "
+                                               "unless --once (0 = any free port).")] = 0,
 ) -> None:
     """The embedded demo: a local Bling with three brands, connected through OAuth, every
     Emitida DANFE note imported as an expedition order into SQLite (in DATA_DIR/demo, recreated
-    each time). Without --once the brands keep selling and the demo keeps importing."""
+    each time). Without --once the brands keep selling, the demo keeps importing and the
+    dashboard is served on the demo's database (its address and a sign-in are printed)."""
     from blingsync import demo as demo_module
     from blingsync.commands.common import globals_of, warn
 
@@ -195,7 +198,8 @@ def demo(
     data_dir = globals_of(ctx).settings().data_dir / "demo"
     try:
         asyncio.run(demo_module.run(host=host, port=chosen, seed=seed, invoices=invoices,
-                                    once=once, console=console, data_dir=data_dir, warn=warn))
+                                    once=once, console=console, data_dir=data_dir, warn=warn,
+                                    web_port=web_port or _free_port(host)))
     except KeyboardInterrupt:
         console.print("\nbye")
     except demo_module.DemoError as exc:

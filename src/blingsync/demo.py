@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -104,7 +105,7 @@ async def serving(app: Any, host: str, port: int) -> AsyncIterator[str]:
 
 async def run(
     *, host: str, port: int, seed: int, invoices: int, once: bool, console: Console,
-    data_dir: Path, warn: Callable[[str], None],
+    data_dir: Path, warn: Callable[[str], None], web_port: int = 0,
 ) -> list[SyncOutcome]:
     from blingsync.simulator.app import build
 
@@ -147,23 +148,44 @@ async def run(
                       f"{elapsed:.1f} s ({requests} requests to Bling, each brand at ≤ 3 requests/s).")
         if once:
             return outcomes
-        console.print("The brands keep selling: new orders and cancellations print below as they "
-                      "are imported. Ctrl-C to stop.")
-        while True:
-            for _ in range(3):  # a simulated business step every ~2 s
-                await asyncio.sleep(2)
-                (await http.post("/_sim/evolve", json={"steps": 1})).raise_for_status()
-            for outcome in await service.sync(trigger="poll"):
-                report = outcome.report
-                if report is None:
-                    continue
-                counters = report.counters
-                if counters.created or counters.canceled or counters.updated:
-                    console.print(f"  {datetime.now(BRT):%H:%M:%S} [bold]{outcome.account.name}[/]: "
-                                  f"[green]{counters.created} new[/], {counters.updated} updated, "
-                                  f"[red]{counters.canceled} canceled[/]")
-                if report.error:
-                    console.print(f"  [red]{outcome.account.name}: {report.error}[/]")
+        async with _dashboard(service, host, web_port, console):
+            console.print("The brands keep selling: new orders and cancellations print below as "
+                          "they are imported. Ctrl-C to stop.")
+            await _keep_selling(service, http, console)
+    return outcomes
+
+
+@contextlib.asynccontextmanager
+async def _dashboard(service: Service, host: str, port: int, console: Console) -> AsyncIterator[None]:
+    """The dashboard on the demo's database, with a demo operator whose password is new each run
+    (printed once: the demo's database is recreated each run, so it never outlives the demo)."""
+    from blingsync.web.app import create_app
+
+    password = secrets.token_urlsafe(12)
+    await service.store.create_user("demo", password)
+    async with serving(create_app(service), host, port) as base:
+        console.print(f"[bold]dashboard[/] at [cyan]{base}/[/]: sign in as [bold]demo[/] with the "
+                      f"password [bold]{password}[/]")
+        yield
+
+
+async def _keep_selling(service: Service, http: httpx.AsyncClient, console: Console) -> None:
+    """A simulated business step every ~2 s, and a poll of every brand after three of them."""
+    while True:
+        for _ in range(3):  # a simulated business step every ~2 s
+            await asyncio.sleep(2)
+            (await http.post("/_sim/evolve", json={"steps": 1})).raise_for_status()
+        for outcome in await service.sync(trigger="poll"):
+            report = outcome.report
+            if report is None:
+                continue
+            counters = report.counters
+            if counters.created or counters.canceled or counters.updated:
+                console.print(f"  {datetime.now(BRT):%H:%M:%S} [bold]{outcome.account.name}[/]: "
+                              f"[green]{counters.created} new[/], {counters.updated} updated, "
+                              f"[red]{counters.canceled} canceled[/]")
+            if report.error:
+                console.print(f"  [red]{outcome.account.name}: {report.error}[/]")
 
 
 async def _import(service: Service, console: Console, *, trigger: str) -> list[SyncOutcome]:

@@ -29,6 +29,7 @@ from blingsync.store.errors import OrderNotFound
 from blingsync.store.outbox import CHANNEL_SINK, CHANNELS, outbox_event
 from blingsync.store.part import StorePart
 from blingsync.store.records import OutboxEvent, SinkKind, SyncRun
+from blingsync.store.rows import run_from_row as _run
 from blingsync.store.tables import accounts, orders, outbox, quarantine, sinks, sync_runs
 
 _CHAVE: Final = re.compile(r"[0-9A-Z]{44}")
@@ -204,8 +205,6 @@ class BrowseStore(StorePart):
     async def account_health(self, account_ids: Sequence[int] | None = None) -> dict[int, AccountHealth]:
         """Health of the given accounts (every account when None), a fixed number of grouped
         queries however many accounts there are."""
-        from blingsync.store.repo import _run  # the row → record of runs lives with the runs
-
         def only(column: Any) -> list[ColumnElement[bool]]:
             return [] if account_ids is None else [column.in_(list(account_ids))]
 

@@ -27,7 +27,7 @@ import os
 import sys
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -40,8 +40,9 @@ from blingsync.bling.auth import PROCESS_REFRESH_LOCK, RefreshLock, StoredTokens
 from blingsync.domain import ApiGeneration, InvoiceStatus, OrderLinks, OrderStatus, StoredOrder
 from blingsync.orderjson import order_from_fields, order_json
 from blingsync.store import migrate as migrations
+from blingsync.store.account_views import AccountViewStore
 from blingsync.store.browse import BrowseStore
-from blingsync.store.codec import order_content, settings_from_json, settings_to_json
+from blingsync.store.codec import order_content, settings_to_json
 from blingsync.store.crypto import DecryptionFailed, SecretBox, open_credentials, seal_credentials
 from blingsync.store.dashboard import DashboardStore
 from blingsync.store.engine import WRITE_OPTION, create_engine, database_url, is_memory_sqlite, sqlite_path
@@ -70,7 +71,6 @@ from blingsync.store.records import (
     OutboxEvent,
     QuarantinedNote,
     QuarantineEntry,
-    RunCounters,
     RunOutcome,
     SaveOutcome,
     SaveResult,
@@ -79,6 +79,10 @@ from blingsync.store.records import (
     V2Credentials,
     V3Credentials,
 )
+from blingsync.store.rows import ACCOUNT_COLUMNS as _ACCOUNT_COLUMNS
+from blingsync.store.rows import RUN_COUNTERS as _COUNTERS
+from blingsync.store.rows import account_from_row as _account
+from blingsync.store.rows import run_from_row as _run
 from blingsync.store.shipments import ShipmentStore
 from blingsync.store.tables import (
     accounts,
@@ -109,10 +113,6 @@ OUTBOX_LOCK: Final = 0x626C_6E67_6F75_7462  # "blngoutb"
 _IN_CHUNK: Final = 500
 """Ids per `IN (…)` list: far below SQLite's bound-parameter limit."""
 
-_COUNTERS: Final = frozenset(f.name for f in fields(RunCounters))
-
-_ACCOUNT_COLUMNS: Final = tuple(c for c in accounts.c if c.name != "credentials")
-
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -125,7 +125,7 @@ def quarantine_backoff(attempts: int) -> timedelta:
 
 
 class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore,
-            UserStore, DashboardStore):
+            UserStore, DashboardStore, AccountViewStore):
     """blingsync's database. Open it with `Store.open`, close it with `close`."""
 
     def __init__(self, engine: AsyncEngine, *, box: SecretBox,
@@ -896,29 +896,12 @@ class FileRefreshLock:
 # --- row → record -----------------------------------------------------------------------------
 
 
-def _account(row: Row[Any]) -> Account:
-    return Account(
-        id=row.id, name=row.name, generation=ApiGeneration(row.generation), bling_url=row.bling_url,
-        bling_v2_url=row.bling_v2_url, document=row.document, settings=settings_from_json(row.settings),
-        state=AccountState(row.state), state_reason=row.state_reason, created_at=row.created_at,
-        updated_at=row.updated_at, company_id=row.company_id)
-
-
 def _stored(row: Row[Any]) -> StoredOrder:
     return StoredOrder(
         id=row.id, account=row.account_name, status=OrderStatus(row.status), bling_id=row.bling_id,
         situation=InvoiceStatus(row.situation), order=order_from_fields(json.loads(row.content)),
         links=OrderLinks(danfe=row.link_danfe, xml=row.link_xml), version=row.version,
         created_at=row.created_at, updated_at=row.updated_at, canceled_at=row.canceled_at)
-
-
-def _run(row: Row[Any]) -> SyncRun:
-    return SyncRun(
-        id=row.id, account_id=row.account_id, trigger=row.trigger, tier=row.tier,
-        window_from=row.window_from, window_to=row.window_to, started_at=row.started_at,
-        finished_at=row.finished_at, outcome=RunOutcome(row.outcome),
-        counters=RunCounters(**{name: getattr(row, name) for name in _COUNTERS}),
-        requests=row.requests, error=row.error)
 
 
 def _order_values(note: ImportedNote, content: str, content_hash: str, now: datetime) -> dict[str, Any]:

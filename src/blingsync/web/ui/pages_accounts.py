@@ -9,9 +9,10 @@ Why they are shaped this way:
   the key, so a refused key leaves nothing behind) and shows one line per permission, named as
   Bling's screen names it, with the menu path to it.
 * **Every figure on the list comes from a fixed number of grouped queries over one page of
-  accounts** (`figures`), each answered from an index (the latest run by a backward probe of
-  `sync_runs(account_id, id)` per account, not by grouping every run ever made), so the page
-  costs the same with 10 brands or 1,000, and with 1,000 orders or 100,000.
+  accounts** (`Store.account_figures`, with the pages' other reads in `store/account_views.py`),
+  each answered from an index (the latest run by a backward probe of `sync_runs(account_id, id)`
+  per account, not by grouping every run ever made), so the page costs the same with 10 brands
+  or 1,000, and with 1,000 orders or 100,000.
 * **Live counts without noise**: the list and the account page poll every 10 s with a
   fingerprint of what they show (`digest`); an unchanged region is answered 204 and left alone.
 * **State changes are POST + CSRF + redirect** (post/redirect/get): a reload never repeats an
@@ -31,13 +32,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import and_, func, select
-from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.bling.errors import (
     ApiDiscontinued,
@@ -47,10 +46,10 @@ from blingsync.bling.errors import (
 )
 from blingsync.bling.models import PermissionCheck
 from blingsync.bling.secrets import redact_url
-from blingsync.domain import ApiGeneration, InvoiceStatus, OrderStatus
+from blingsync.domain import ApiGeneration, InvoiceStatus
 from blingsync.service import Added, Service, ServiceError
-from blingsync.store import AccountExists, AccountNotFound, CredentialsUnreadable, Store
-from blingsync.store.outbox import CHANNEL_BLING, CHANNEL_SINK
+from blingsync.store import AccountExists, AccountNotFound, CredentialsUnreadable
+from blingsync.store.account_views import AccountFigures
 from blingsync.store.records import (
     Account,
     AccountSettings,
@@ -60,8 +59,6 @@ from blingsync.store.records import (
     SyncRun,
     UnimportedNote,
 )
-from blingsync.store.repo import _ACCOUNT_COLUMNS, _account, _run
-from blingsync.store.tables import accounts, orders, outbox, quarantine, sync_runs, unimported_notes
 from blingsync.web import deps
 from blingsync.web.oauth import ConnectUnavailable, connect_link
 from blingsync.web.ui.auth import csrf_protect, require_operator
@@ -171,7 +168,7 @@ def _problem(key: str, detail: str | None = None, **params: object) -> Problem:
                                                      **params), detail)
 
 
-def problems(account: Account, figures: Figures) -> list[Problem]:
+def problems(account: Account, figures: AccountFigures) -> list[Problem]:
     """What to tell an operator about the account, most urgent first (the list shows the first)."""
     found: list[Problem] = []
     if account.state in ATTENTION_STATES:
@@ -186,174 +183,13 @@ def problems(account: Account, figures: Figures) -> list[Problem]:
     return found
 
 
-# --- reads ------------------------------------------------------------------------------------------
-# The store has no reads shaped for these pages (`account_health` groups every run of an account to
-# find its latest); these use `Store._read` so they take the store's turns like any of its methods.
-
-
-@dataclass(frozen=True)
-class Figures:
-    """One account's numbers on the list and the account page."""
-
-    orders_today: int = 0
-    pending: int = 0
-    dead: int = 0
-    writebacks_pending: int = 0
-    writebacks_dead: int = 0
-    quarantined: int = 0
-    last_run: SyncRun | None = None
-
-
-@dataclass(frozen=True)
-class AccountsPage:
-    accounts: list[Account]
-    total: int  # accounts matching the filters
-    by_state: dict[AccountState, int]  # every account, by state (the summary)
+# --- today ----------------------------------------------------------------------------------------
 
 
 def start_of_today(now: datetime) -> datetime:
     """Midnight in São Paulo, the day the warehouse counts "orders today" in."""
     local = now.astimezone(SAO_PAULO)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def accounts_page(store: Store, *, q: str, state: str, page: int,
-                        size: int = PAGE_SIZE) -> AccountsPage:
-    """One page of accounts by name, with the filters' total and the count per state."""
-    conditions: list[ColumnElement[bool]] = []
-    if q:
-        conditions.append(accounts.c.name.ilike(f"%{_escape_like(q)}%", escape="\\"))
-    if state == "atencao":
-        conditions.append(accounts.c.state.in_([s.value for s in ATTENTION_STATES]))
-    elif state in {s.value for s in AccountState}:
-        conditions.append(accounts.c.state == state)
-    async with store._read() as conn:
-        rows = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(*conditions)
-                                   .order_by(accounts.c.name, accounts.c.id)
-                                   .limit(size).offset(max(0, page - 1) * size))).all()
-        total = int(await conn.scalar(select(func.count()).select_from(accounts).where(*conditions)) or 0)
-        counts = (await conn.execute(select(accounts.c.state, func.count()).group_by(accounts.c.state))).all()
-    by_state = {AccountState(state_value): int(count) for state_value, count in counts}
-    return AccountsPage([_account(row) for row in rows], total, by_state)
-
-
-async def figures(store: Store, account_ids: Sequence[int], *, today: datetime) -> dict[int, Figures]:
-    """The figures of the given accounts (one page of them) in six queries, each answered from an
-    index whatever the size of the accounts (measured with `bench/ui_pages.py`):
-
-    * orders imported today: ids are handed out in import order, so today's orders are the ids
-      above the last one imported before midnight (a backward walk of the primary key that stops
-      at yesterday), counted on `orders(account_id, id)`; `created_at` is checked again on those
-      few rows, so an id handed out just before midnight and committed after it is not counted;
-    * pending and dead deliveries with exactly the predicates of the outbox's partial indexes
-      (`ix_outbox_pending`, `ix_outbox_dead`), which hold only undelivered events, instead of
-      filtering every event an account ever had;
-    * the latest run by one backward probe of `sync_runs(account_id, id)` per account."""
-    ids = sorted(set(account_ids))
-    if not ids:
-        return {}
-    found: dict[int, dict[str, Any]] = {account_id: {} for account_id in ids}
-    latest = (select(func.max(sync_runs.c.id)).where(sync_runs.c.account_id == accounts.c.id)
-              .correlate(accounts).scalar_subquery())
-    outbox_states = (
-        ("pending", and_(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))),
-        ("dead", and_(outbox.c.dead_at.is_not(None), outbox.c.delivered_at.is_(None))),
-    )
-    async with store._read() as conn:
-        floor = int(await conn.scalar(select(func.max(orders.c.id)).where(orders.c.created_at < today)) or 0)
-        today_counts = await conn.execute(
-            select(orders.c.account_id, func.count())
-            .where(orders.c.account_id.in_(ids), orders.c.id > floor, orders.c.created_at >= today)
-            .group_by(orders.c.account_id))
-        for account_id, count in today_counts:
-            found[int(account_id)]["orders_today"] = int(count)
-        for state, condition in outbox_states:
-            counts = await conn.execute(
-                select(outbox.c.account_id, outbox.c.channel, func.count())
-                .where(condition, outbox.c.account_id.in_(ids))
-                .group_by(outbox.c.account_id, outbox.c.channel))
-            for account_id, channel, count in counts:
-                key = {CHANNEL_SINK: state, CHANNEL_BLING: f"writebacks_{state}"}.get(channel)
-                if key is not None:
-                    found[int(account_id)][key] = int(count)
-        held = await conn.execute(
-            select(quarantine.c.account_id, func.count())
-            .where(quarantine.c.account_id.in_(ids)).group_by(quarantine.c.account_id))
-        for account_id, count in held:
-            found[int(account_id)]["quarantined"] = int(count)
-        run_ids = select(latest).where(accounts.c.id.in_(ids))
-        for row in await conn.execute(select(sync_runs).where(sync_runs.c.id.in_(run_ids))):
-            found[int(row.account_id)]["last_run"] = _run(row)
-    return {account_id: Figures(**values) for account_id, values in found.items()}
-
-
-@dataclass(frozen=True)
-class OrderTotals:
-    ready: int = 0
-    canceled: int = 0
-
-
-async def order_totals(store: Store, account_id: int) -> OrderTotals:
-    """The account's orders, ready and canceled: all of them counted on `orders(account_id, id)`
-    (an index-only scan), the few canceled on `orders(status, id)` with it, so a brand with
-    tens of thousands of orders costs no read of their rows."""
-    async with store._read() as conn:
-        total = await conn.scalar(select(func.count()).select_from(orders)
-                                  .where(orders.c.account_id == account_id))
-        canceled = await conn.scalar(select(func.count()).select_from(orders).where(
-            orders.c.account_id == account_id, orders.c.status == OrderStatus.CANCELED.value))
-    return OrderTotals(ready=int(total or 0) - int(canceled or 0), canceled=int(canceled or 0))
-
-
-@dataclass(frozen=True)
-class HeldNote:
-    """A quarantined note as the account page shows it (without its payload)."""
-
-    kind: str
-    bling_id: int
-    number: int | None
-    access_key: str | None
-    reason: str
-    attempts: int
-    first_seen: datetime
-    next_attempt_at: datetime
-
-
-async def held_notes(store: Store, account_id: int, *,
-                     limit: int = DETAIL_ROWS) -> tuple[list[HeldNote], int]:
-    """The account's first quarantined notes (oldest first) and how many there are, without
-    reading the payloads `Store.quarantined` carries."""
-    async with store._read() as conn:
-        rows = (await conn.execute(
-            select(quarantine.c.kind, quarantine.c.bling_id, quarantine.c.number, quarantine.c.access_key,
-                   quarantine.c.reason, quarantine.c.attempts, quarantine.c.first_seen,
-                   quarantine.c.next_attempt_at)
-            .where(quarantine.c.account_id == account_id)
-            .order_by(quarantine.c.first_seen, quarantine.c.id).limit(limit))).all()
-        total = int(await conn.scalar(select(func.count()).select_from(quarantine)
-                                      .where(quarantine.c.account_id == account_id)) or 0)
-    return [HeldNote(kind=row.kind, bling_id=int(row.bling_id), number=row.number, access_key=row.access_key,
-                     reason=row.reason, attempts=int(row.attempts), first_seen=row.first_seen,
-                     next_attempt_at=row.next_attempt_at) for row in rows], total
-
-
-async def waiting_notes(store: Store, account_id: int, *,
-                        limit: int = DETAIL_ROWS) -> tuple[list[UnimportedNote], int]:
-    """The account's first notes seen in Bling but not imported (oldest first), and how many."""
-    async with store._read() as conn:
-        rows = (await conn.execute(select(unimported_notes)
-                                   .where(unimported_notes.c.account_id == account_id)
-                                   .order_by(unimported_notes.c.issued_at, unimported_notes.c.number,
-                                             unimported_notes.c.id).limit(limit))).all()
-        total = int(await conn.scalar(select(func.count()).select_from(unimported_notes)
-                                      .where(unimported_notes.c.account_id == account_id)) or 0)
-    return [UnimportedNote(kind=row.kind, bling_id=int(row.bling_id), number=int(row.number),
-                           situation=InvoiceStatus(row.situation), issued_at=row.issued_at,
-                           reason=row.reason, access_key=row.access_key) for row in rows], total
 
 
 # --- forms ------------------------------------------------------------------------------------------
@@ -462,7 +298,7 @@ def digest(*shown: object) -> str:
 class Row:
     account: Account
     badge: Badge
-    figures: Figures
+    figures: AccountFigures
     problem: Problem | None
     problems: int
 
@@ -480,14 +316,23 @@ def _list_query(request: Request) -> tuple[str, str, int]:
     return q, state, page
 
 
+def _states(state: str) -> frozenset[AccountState] | None:
+    """The accounts a state filter of the list keeps (None: every account)."""
+    if state == "atencao":
+        return ATTENTION_STATES
+    if state in {s.value for s in AccountState}:
+        return frozenset({AccountState(state)})
+    return None
+
+
 async def _list_context(request: Request, service: Service) -> dict[str, object]:
     q, state, page = _list_query(request)
-    found = await accounts_page(service.store, q=q, state=state, page=page)
-    numbers = await figures(service.store, [a.id for a in found.accounts],
-                            today=start_of_today(service.now()))
+    found = await service.store.accounts_page(name=q, states=_states(state), page=page, size=PAGE_SIZE)
+    numbers = await service.store.account_figures([a.id for a in found.accounts],
+                                                  today=start_of_today(service.now()))
     rows = []
     for account in found.accounts:
-        figs = numbers.get(account.id, Figures())
+        figs = numbers.get(account.id, AccountFigures())
         listed = problems(account, figs)
         rows.append(Row(account, state_badge(account.state), figs, listed[0] if listed else None,
                         len(listed)))
@@ -696,8 +541,8 @@ async def _detail_context(service: Service, account: Account, *,
     now = service.now()
     live = await _live_context(service, account)
     runs = await store.runs(account.id, limit=RUNS_SHOWN)
-    held, held_total = await held_notes(store, account.id)
-    waiting, waiting_total = await waiting_notes(store, account.id)
+    held, held_total = await store.held_notes(account.id, limit=DETAIL_ROWS)
+    waiting, waiting_total = await store.waiting_notes(account.id, limit=DETAIL_ROWS)
     sink = await store.sink(account.id)
     return {
         **live,
@@ -735,9 +580,9 @@ async def detail_fragment(request: Request, account_id: int, service: ServiceDep
 
 async def _live_context(service: Service, account: Account) -> dict[str, object]:
     """The account page's live region: its badge, figures and problems, and their `digest`."""
-    figs = (await figures(service.store, [account.id], today=start_of_today(service.now()))).get(
-        account.id, Figures())
-    totals = await order_totals(service.store, account.id)
+    figs = (await service.store.account_figures([account.id], today=start_of_today(service.now()))).get(
+        account.id, AccountFigures())
+    totals = await service.store.order_totals(account.id)
     found = problems(account, figs)
     badge = state_badge(account.state)
     return {"account": account, "badge": badge, "figures": figs, "totals": totals, "problems": found,
@@ -960,7 +805,7 @@ async def retry_held(request: Request, account_id: int, service: ServiceDep) -> 
     fields = await _fields(request)
     wanted = fields.get("bling_id", "")
     if wanted == "todas":
-        ids = [note.bling_id for note in (await held_notes(service.store, account.id, limit=10_000))[0]]
+        ids = [note.bling_id for note in (await service.store.held_notes(account.id, limit=10_000))[0]]
     elif wanted.isdigit() and len(wanted) <= 19:
         ids = [int(wanted)]
     else:
@@ -978,7 +823,7 @@ async def remove_confirm(request: Request, account_id: int, service: ServiceDep)
     account = await _find(service, account_id)
     if account is None:
         return _not_found(request)
-    totals = await order_totals(service.store, account.id)
+    totals = await service.store.order_totals(account.id)
     return render(request, "accounts/remove.html", {"account": account, "totals": totals, "error": None})
 
 
@@ -991,7 +836,7 @@ async def remove(request: Request, account_id: int, service: ServiceDep) -> Resp
         return _not_found(request)
     typed = " ".join((await _fields(request)).get("confirm", "").split())
     if typed != account.name:
-        totals = await order_totals(service.store, account.id)
+        totals = await service.store.order_totals(account.id)
         return render(request, "accounts/remove.html", {
             "account": account, "totals": totals, "error": t("accounts.remove.mismatch")}, status_code=422)
     await service.remove(account.id)
@@ -1001,13 +846,9 @@ async def remove(request: Request, account_id: int, service: ServiceDep) -> Resp
 
 __all__ = [
     "PAGE_SIZE",
-    "AccountsPage",
     "Badge",
     "CheckLine",
-    "Figures",
-    "accounts_page",
     "checklist",
-    "figures",
     "router",
     "start_of_today",
     "state_badge",
