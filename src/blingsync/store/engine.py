@@ -78,7 +78,11 @@ def create_engine(url: URL) -> AsyncEngine:
         return _sqlite_engine(url)
     # Room for every account a process imports at once (service.PARALLEL_ACCOUNTS) to hold a
     # refresh lock's connection and another for its work: 10 kept, up to 50 in all.
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    # Plans made for the values at hand: psycopg prepares a statement after 5 uses, and
+    # PostgreSQL's generic plan for it is costed for an average account, so the biggest brand's
+    # pages got 10-20x slower from their 6th request on (bench/ui_pages.py).
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40,
+                               connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:

@@ -167,6 +167,9 @@ orders = Table(
     Index(None, "access_key"),
     Index(None, "number"),
     Index(None, "created_at", "account_id"),  # migration 0004: imports per day and brand (dashboard)
+    # Migration 0005: one brand's imports per day, and its ready/canceled counts, index-only.
+    Index(None, "account_id", "created_at"),
+    Index(None, "account_id", "status"),
     sqlite_autoincrement=True,  # order ids are public (API, exports): never reused
 )
 
@@ -254,6 +257,19 @@ outbox = Table(
         "id",
         sqlite_where=text("delivered_at IS NULL AND dead_at IS NULL"),
         postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),
+    ),
+    Index(  # migration 0005: the dashboard's delivery queue, without walking delivered events
+        "ix_outbox_undelivered",
+        "id",
+        sqlite_where=text("delivered_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL"),
+    ),
+    Index(
+        "ix_outbox_undelivered_account",
+        "account_id",
+        "id",
+        sqlite_where=text("delivered_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL"),
     ),
     Index(  # migration 0003: dead deliveries per account, without scanning the outbox
         "ix_outbox_dead",
