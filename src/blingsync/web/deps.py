@@ -3,12 +3,15 @@ background loops that `blingsync serve` runs beside the web app."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from blingsync.service import Service
+
+log = logging.getLogger(__name__)
 
 
 def _nothing() -> None:
@@ -56,3 +59,24 @@ def syncs_running(request: Request) -> set[int]:
         running = set()
         state.syncs_running = running
     return running
+
+
+async def sync_in_background(service: Service, wakeups: Wakeups, running: set[int], account_id: int,
+                             *, trigger: str) -> None:
+    """The import a "sync now" (API or dashboard) runs itself when no scheduler does: outbox
+    events it writes wake the relay; a failure is logged, never raised into the response that
+    already went out; the account is free for the next "sync now" afterwards."""
+    try:
+        outcome = await service.sync_account(account_id, trigger=trigger)
+        report = outcome.report
+        if report is not None:
+            counters = report.counters
+            if counters.created or counters.updated or counters.canceled:
+                wakeups.outbox()
+            if report.error:
+                log.warning("account %s: the import asked from the %s failed: %s",
+                            outcome.account.name, trigger, report.error)
+    except Exception:
+        log.exception("account %s: the import asked from the %s failed", account_id, trigger)
+    finally:
+        running.discard(account_id)

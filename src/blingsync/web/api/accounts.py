@@ -180,26 +180,9 @@ async def sync_account(
         return SyncStarted(account_id=account.id, mode="already_running",
                            message="an import of this account is already running")
     running.add(account.id)
-    background.add_task(_sync_in_background, service, wakeups, running, account.id)
+    background.add_task(deps.sync_in_background, service, wakeups, running, account.id,
+                            trigger="api")
     return SyncStarted(account_id=account.id, mode="background", message="importing the account now")
-
-
-async def _sync_in_background(service: Service, wakeups: deps.Wakeups, running: set[int],
-                              account_id: int) -> None:
-    try:
-        outcome = await service.sync_account(account_id)
-        report = outcome.report
-        if report is not None:
-            counters = report.counters
-            if counters.created or counters.updated or counters.canceled:
-                wakeups.outbox()
-            if report.error:
-                log.warning("account %s: the import asked through the API failed: %s",
-                            outcome.account.name, report.error)
-    except Exception:
-        log.exception("account %s: the import asked through the API failed", account_id)
-    finally:
-        running.discard(account_id)
 
 
 @router.delete("/{account_id}", status_code=204, response_class=Response,

@@ -620,28 +620,10 @@ async def sync_now(request: Request, account_id: int, service: ServiceDep, wakeu
         flash(request, "accounts.flash.sync_running", name=account.name)
     else:
         running.add(account.id)
-        background.add_task(_sync_in_background, service, wakeups, running, account.id)
+        background.add_task(deps.sync_in_background, service, wakeups, running, account.id,
+                            trigger=SYNC_TRIGGER)
         flash(request, "accounts.flash.sync_started", name=account.name)
     return _redirect(back)
-
-
-async def _sync_in_background(service: Service, wakeups: deps.Wakeups, running: set[int],
-                              account_id: int) -> None:
-    """The import a "sync now" runs itself when no scheduler does (as the REST API does)."""
-    try:
-        outcome = await service.sync_account(account_id, trigger=SYNC_TRIGGER)
-        report = outcome.report
-        if report is not None:
-            counters = report.counters
-            if counters.created or counters.updated or counters.canceled:
-                wakeups.outbox()
-            if report.error:
-                log.warning("account %s: the import asked from the dashboard failed: %s",
-                            outcome.account.name, report.error)
-    except Exception:
-        log.exception("account %s: the import asked from the dashboard failed", account_id)
-    finally:
-        running.discard(account_id)
 
 
 @router.post("/{account_id:int}/pausar", dependencies=CSRF)
