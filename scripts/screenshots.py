@@ -31,8 +31,6 @@ import logging
 import os
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,6 +47,7 @@ from blingsync.commands.serve import ServeOptions, run
 from blingsync.config import Settings
 from blingsync.delivery import Relay, StoreSinks, webhook_sink_config
 from blingsync.service import Service
+from blingsync.simulator.process import simulator_process
 from blingsync.store.browse import OrderQuery
 from blingsync.store.records import AccountSettings
 
@@ -78,27 +77,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def simulator() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-c", "from blingsync.cli import main; main()", "simulator", "--port", str(port),
-         "--accounts", "4", "--invoices", "400", "--no-rate-limit", "--seed", "31"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/_sim/accounts", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the simulator did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.1)
+    with simulator_process("--accounts", "4", "--invoices", "400", "--no-rate-limit", "--seed", "31") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):

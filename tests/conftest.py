@@ -4,12 +4,7 @@ talks to it through ASGI (the same bytes as over a socket, without one)."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +16,7 @@ from blingsync.simulator.app import Simulator, build
 from blingsync.simulator.clock import ManualClock
 from blingsync.simulator.limits import LimitSettings
 from blingsync.simulator.model import BRT, Company, OAuthClient
+from blingsync.simulator.process import simulator_process
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=BRT)
 """'Today' of the test world. The manual clock starts ten hours later."""
@@ -106,34 +102,6 @@ async def bling(sim: Simulator) -> AsyncIterator[Bling]:
         transport=httpx.ASGITransport(app=sim.app), base_url="http://bling.test"
     ) as http:
         yield Bling(sim, http)
-
-
-@contextlib.contextmanager
-def simulator_process(*args: str) -> Iterator[str]:
-    """`blingsync simulator ARGS` in a process of its own on a free port, as a user runs it;
-    its base URL once it answers. Stopped at the end."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from blingsync.cli import main; main()", "simulator", "--port", str(port),
-         *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/_sim/accounts", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulator did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 # Database fixtures for every test directory: `db_url` runs a test on SQLite and on PostgreSQL
