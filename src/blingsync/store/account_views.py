@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import InvoiceStatus, OrderStatus
+from blingsync.store.codec import like_escape
 from blingsync.store.outbox import CHANNEL_BLING, CHANNEL_SINK
 from blingsync.store.part import StorePart
 from blingsync.store.records import Account, AccountState, SyncRun, UnimportedNote
@@ -75,10 +76,6 @@ class HeldNote:
     next_attempt_at: datetime
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class AccountViewStore(StorePart):
     """The methods of `Store` for the accounts pages (mixed in; see the module docstring)."""
 
@@ -89,7 +86,7 @@ class AccountViewStore(StorePart):
         the count per state of every account."""
         conditions: list[ColumnElement[bool]] = []
         if name:
-            conditions.append(accounts.c.name.ilike(f"%{_escape_like(name)}%", escape="\\"))
+            conditions.append(accounts.c.name.ilike(f"%{like_escape(name)}%", escape="\\"))
         if states is not None:
             wanted = sorted(AccountState(state).value for state in states)
             # One state is an equality, as the page always asked it; several are an IN list.

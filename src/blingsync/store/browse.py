@@ -25,6 +25,7 @@ from sqlalchemy import Row, and_, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import InvoiceStatus, OrderStatus
+from blingsync.store.codec import like_escape
 from blingsync.store.errors import OrderNotFound
 from blingsync.store.outbox import CHANNEL_SINK, CHANNELS, outbox_event
 from blingsync.store.part import StorePart
@@ -284,8 +285,7 @@ def _search(q: str) -> ColumnElement[bool]:
         if len(digits) in (11, 14):
             matches.append(orders.c.recipient_document == digits)
         return or_(*matches) if matches else false()
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return orders.c.recipient_name.ilike(f"%{escaped}%", escape="\\")
+    return orders.c.recipient_name.ilike(f"%{like_escape(q)}%", escape="\\")
 
 
 def _summary(row: Row[Any, *tuple[Any, ...]]) -> OrderSummary:

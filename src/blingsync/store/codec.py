@@ -19,6 +19,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def like_escape(value: str) -> str:
+    """`value` as a literal inside a LIKE pattern (escape character: backslash), so a search for
+    "100%" or "a_b" matches those characters, not any."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def order_content(order: ExpeditionOrder) -> tuple[str, str]:
     """(content, content_hash): `order_fields` as canonical JSON and its sha256. Bling's links
     and situation are not in it: the XML link is signed anew on every request, and a situation

@@ -50,6 +50,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import BRASILIA, InvoiceStatus, OrderStatus
 from blingsync.store.browse import OrderSummary
+from blingsync.store.codec import like_escape
 from blingsync.store.outbox import CHANNEL_SINK
 from blingsync.store.part import StorePart
 from blingsync.store.records import EventType
@@ -253,9 +254,6 @@ def _fold_or_none(value: object) -> str | None:
 _SQLITE_FOLD: Final = "blingsync_fold"
 
 
-def like_escape(value: str) -> str:
-    """`value` as a literal inside a LIKE pattern (escape character: backslash)."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class DashboardStore(StorePart):
