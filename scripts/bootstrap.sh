@@ -43,14 +43,21 @@ if command -v npm >/dev/null 2>&1 && [ -f "$js/package-lock.json" ] &&
     fi
 fi
 # Debian's Chromium for the browser tests (tests/e2e): Playwright launches /usr/bin/chromium and
-# never downloads a browser of its own. Optional and never fatal: installed only as root on a
-# system with apt-get; otherwise, or if the install fails, those tests skip and name this script.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+# never downloads a browser of its own; with its language packs (chromium-l10n), so that a date
+# field reads dd/mm/aaaa in pt-BR (without them Chromium draws mm/dd/yyyy whatever the page's
+# language). Optional and never fatal: installed only as root on a system with apt-get; otherwise,
+# or if the install fails, the browser tests skip and name this script (and without the language
+# packs only the date fields of the screenshots look American).
+l10n_missing() { ! dpkg-query -W -f='${Status}' chromium-l10n 2>/dev/null | grep -q "ok installed"; }
+if { [ ! -x /usr/bin/chromium ] || l10n_missing; } && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt_install() {
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            chromium chromium-driver >/dev/null 2>&1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
     }
-    if ! apt_install && ! { apt-get update -qq >/dev/null 2>&1 && apt_install; }; then
+    apt_install_updating() { apt_install "$@" || { apt-get update -qq >/dev/null 2>&1 && apt_install "$@"; }; }
+    if [ ! -x /usr/bin/chromium ] && ! apt_install_updating chromium chromium-driver; then
         echo "warning: apt-get install chromium chromium-driver failed; the browser tests (tests/e2e) will skip" >&2
+    fi
+    if [ -x /usr/bin/chromium ] && l10n_missing && ! apt_install_updating chromium-l10n; then
+        echo "warning: apt-get install chromium-l10n failed; Chromium's date fields will read mm/dd/yyyy" >&2
     fi
 fi

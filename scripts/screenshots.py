@@ -17,8 +17,9 @@ What it sets up (all of it thrown away afterwards, nothing touches your ~/.bling
   delivered; one dead (the warehouse refuses that one order with 422, every retry for three
   days); a brand whose receiver went down today, its deliveries waiting for their retries.
 
-Then Debian's Chromium (headless, never a downloaded browser) signs in through the form and
-saves full-page PNGs of each page at 1280 px wide, and of Contas and Pedido at 375 px (a phone).
+Then Debian's Chromium (headless, never a downloaded browser), in pt-BR and São Paulo's time as
+an operator's would be, signs in through the form and saves full-page PNGs of each page at
+1280 px wide, and of Contas and Pedido at 375 px (a phone).
 """
 
 from __future__ import annotations
@@ -48,17 +49,17 @@ from blingsync.config import Settings
 from blingsync.delivery import Relay, StoreSinks, webhook_sink_config
 from blingsync.service import Service
 from blingsync.simulator.process import simulator_process
-from blingsync.store.browse import OrderQuery
+from blingsync.store.dashboard import OrderSearch
 from blingsync.store.records import AccountSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--font-render-hinting=none",
-                 # Date fields as dd/mm/aaaa, when Debian's chromium-l10n (the pt-BR .pak) is installed;
-                 # without it Chromium draws them as mm/dd/yyyy whatever the page's language.
-                 "--lang=pt-BR"]
+                 "--font-render-hinting=none", "--lang=pt-BR"]
+CHROMIUM_LANGUAGE = "pt_BR"
+"""Chromium's language, as LANGUAGE (on Linux it ignores --lang): date fields read dd/mm/aaaa, when
+Debian's chromium-l10n (the pt-BR .pak) is installed; without it they read mm/dd/yyyy."""
 OPERATOR = ("operacao", "senha-das-capturas-1")
 ALL_BUT_NOTAS_FISCAIS = ["interacoes_logisticas", "nfce", "pedidos_venda", "pedidos_venda_situacoes"]
 BRANDS = ("Moda Aurora", "Casa Jacarandá", "Empório Sabiá")
@@ -227,7 +228,8 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
     # The brand page worth showing: the one with a note in quarantine (and a dead delivery).
     [held] = await service.store.quarantined()
     first = await service.store.account_by_id(held.account_id)
-    [order] = await service.store.browse_orders(OrderQuery(account_id=first.id), descending=True, limit=1)
+    [row] = (await service.store.search_orders(OrderSearch(account_id=first.id), limit=1)).rows
+    order = row.summary
     async with httpx.AsyncClient(base_url=base, timeout=10) as admin:
         companies = (await admin.get("/_sim/accounts")).json()["accounts"]
         made = await admin.post(f"/_sim/accounts/{companies[3]['id']}/apikeys",
@@ -243,7 +245,8 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                   headless=True)
+                                                   headless=True,
+                                                   env={**os.environ, "LANGUAGE": CHROMIUM_LANGUAGE})
         try:
             desktop = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="pt-BR",
                                                 timezone_id="America/Sao_Paulo")

@@ -21,6 +21,7 @@ from blingsync.commands import accounts as accounts_commands
 from blingsync.commands import delivery as delivery_commands
 from blingsync.commands import nfe as nfe_commands
 from blingsync.commands import orders as orders_commands
+from blingsync.commands import prune as prune_command
 from blingsync.commands import quarantine as quarantine_commands
 from blingsync.commands import serve as serve_command
 from blingsync.commands import sync as sync_command
@@ -92,6 +93,7 @@ app.add_typer(tokens_commands.app, name="tokens")
 app.add_typer(users_commands.app, name="users")
 app.add_typer(writeback_commands.app, name="writeback")
 app.command(name="serve")(serve_command.serve)
+app.command(name="prune")(prune_command.prune)
 
 
 @app.command()

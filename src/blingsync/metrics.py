@@ -2,10 +2,12 @@
 
 Two kinds of figures, kept apart on purpose:
 
-* **Events counted as they happen** (imports, sync runs, Bling requests and 429s, deliveries)
-  live in a `Metrics` object: the scheduler and the relay loops record into it, and `/metrics`
-  renders it. One `Metrics` per app with a `CollectorRegistry` of its own, never
-  prometheus_client's global one, so tests can build any number of apps in one process.
+* **Events counted as they happen** (imports, sync runs, deliveries) live in a `Metrics`
+  object: the scheduler and the relay loops record into it, and `/metrics` renders it. Bling
+  requests, 429s and retries are counted by every client the service makes
+  (`Service.bling_calls`), whoever uses it, and read at scrape time. One `Metrics` per app with
+  a `CollectorRegistry` of its own, never prometheus_client's global one, so tests can build
+  any number of apps in one process.
 * **State read at scrape time** (queue depth per account, inbox backlog, accounts per state,
   requests used today) comes from the database and the limiter when `/metrics` is asked: a
   counter kept in memory would be wrong after a restart or when another process wrote, while
@@ -22,11 +24,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from blingsync.bling.transport import CallStats
@@ -92,7 +94,6 @@ class SyncRecord:
 
     account: str
     report: ImportReport | None  # None: the pass raised before a report existed
-    calls: CallStats | None
     duration_s: float
 
 
@@ -127,15 +128,6 @@ class Metrics:
             "blingsync_last_successful_sync_timestamp_seconds",
             "Unix time when the account's last scheduled pass ended without error.", ["account"],
             registry=r)
-        self.bling_requests = Counter(
-            "blingsync_bling_requests", "Requests sent to Bling by scheduled imports.", ["account"],
-            registry=r)
-        self.bling_rate_limited = Counter(
-            "blingsync_bling_rate_limited", "429 answers from Bling to scheduled imports.", ["account"],
-            registry=r)
-        self.bling_retries = Counter(
-            "blingsync_bling_retries", "Requests to Bling sent again after a retriable failure.",
-            ["account"], registry=r)
         self.deliveries_delivered = Counter(
             "blingsync_deliveries_delivered", "Outbox events delivered, by relay (sink: downstream; "
             "writeback: to Bling).", ["relay"], registry=r)
@@ -168,10 +160,6 @@ class Metrics:
     def record_sync(self, record: SyncRecord) -> None:
         name = record.account
         self.sync_duration.observe(max(0.0, record.duration_s))
-        if record.calls is not None:
-            self.bling_requests.labels(name).inc(record.calls.requests)
-            self.bling_rate_limited.labels(name).inc(record.calls.rate_limited)
-            self.bling_retries.labels(name).inc(record.calls.retries)
         report = record.report
         if report is None:
             self.sync_runs.labels(name, "error").inc()
@@ -226,6 +214,8 @@ class StoreSnapshot:
     accounts_by_state: dict[str, int] = field(default_factory=dict)
     inbox_backlog: int | None = None
     requests_today: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, CallStats] = field(default_factory=dict)
+    """The process's running totals per account (`Service.bling_calls`), copied at scrape time."""
 
 
 async def snapshot(service: Service, *, within: float = SCRAPE_TIMEOUT_S) -> StoreSnapshot:
@@ -238,6 +228,7 @@ async def snapshot(service: Service, *, within: float = SCRAPE_TIMEOUT_S) -> Sto
     except Exception as exc:  # the scrape must answer; the reason goes to the log
         log.warning("metrics: the database could not be read (%s)", type(exc).__name__)
         found.database_up = False
+    found.calls = {name: replace(stats, by_status={}) for name, stats in service.bling_calls.items()}
     registry = service.registry
     for name in sorted({name for name, _ in found.pending}):
         if name in registry:
@@ -267,6 +258,14 @@ def render(metrics: Metrics | None, found: StoreSnapshot) -> bytes:
     collector.snapshot = found
     registry.register(collector)
     return generate_latest(registry)
+
+
+_CALL_COUNTERS: Final = (
+    ("requests", "Requests this process sent to Bling per account: imports, webhook re-checks, "
+                 "write-backs and permission checks alike."),
+    ("rate_limited", "429 answers (or API v2's rate-limit refusals) Bling gave this process per account."),
+    ("retries", "Requests to Bling sent again after a retriable failure, per account."),
+)
 
 
 class _SnapshotCollector(Collector):
@@ -299,6 +298,12 @@ class _SnapshotCollector(Collector):
                      "(Brasília day) per account, against Bling's 120,000 a day.", [
                          ((name,), float(n)) for name, n in sorted(found.requests_today.items())
                      ], labels=("account",))
+        calls = sorted(found.calls.items())
+        for what, documentation in _CALL_COUNTERS:
+            family = CounterMetricFamily(f"blingsync_bling_{what}", documentation, labels=["account"])
+            for name, stats in calls:
+                family.add_metric([name], float(getattr(stats, what)))
+            yield family
         scheduler = self.scheduler
         if scheduler is not None:
             yield _gauge("blingsync_scheduler_lag_seconds", "How late the most overdue account's "

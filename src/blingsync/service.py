@@ -22,6 +22,7 @@ from blingsync.bling.limits import LimiterRegistry, LimiterSettings
 from blingsync.bling.models import CompanyInfo, PermissionCheck
 from blingsync.bling.retry import DEFAULT_TIMEOUT
 from blingsync.bling.secrets import Secret
+from blingsync.bling.transport import CallStats
 from blingsync.config import Settings, v2_url_for
 from blingsync.domain import ApiGeneration
 from blingsync.store import Store
@@ -65,6 +66,12 @@ def _credentials(api_key: str | None, client_id: str | None, client_secret: str 
                        "--refresh-token or --code")
 
 
+def _cause(error: ServiceError) -> str:
+    """What Bling answered under a failed check, in the user's words (or the error's own)."""
+    cause = error.__cause__
+    return cause.user_message if isinstance(cause, BlingError) else str(error)
+
+
 def _in_words(exc: BaseException) -> str:
     """An unexpected failure, for the summary (the traceback is in the log)."""
     if isinstance(exc, BlingError):
@@ -75,6 +82,13 @@ def _in_words(exc: BaseException) -> str:
 
 class ServiceError(Exception):
     """A request the service cannot carry out; the message says why in plain words."""
+
+
+class CodeNotExchanged(ServiceError):
+    """An OAuth authorization code could not be exchanged for tokens (Bling unreachable, slow or
+    failing): nothing usable came of it, so nothing of the attempt is kept (a new account is
+    removed, a reconnected one gets its old credentials back). A code works once and for minutes:
+    the way on is a new one."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,9 @@ class Service:
         self._transport = transport
         self.now = now
         self._http: dict[str, httpx.AsyncClient] = {}
+        self.bling_calls: dict[str, CallStats] = {}
+        """What this process's clients sent to Bling per account name, whatever sent it (imports,
+        webhook re-checks, write-backs, checks): the running totals `/metrics` shows."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -155,11 +172,14 @@ class Service:
             if not isinstance(credentials, V2Credentials):
                 raise ServiceError(f"account {account.name}: stored credentials are not an API key")
             return connect_v2(account.name, Secret(credentials.api_key), self.http(account.bling_v2_url),
-                              self.registry)
+                              self.registry, totals=self._calls_of(account.name))
         if not isinstance(credentials, V3Credentials):
             raise ServiceError(f"account {account.name}: stored credentials are not an OAuth app")
         return connect_v3(account.name, self._token_manager(account.name, credentials, account.bling_url),
-                          self.http(account.bling_url), self.registry)
+                          self.http(account.bling_url), self.registry, totals=self._calls_of(account.name))
+
+    def _calls_of(self, name: str) -> CallStats:
+        return self.bling_calls.setdefault(name, CallStats())
 
     # --- accounts -----------------------------------------------------------------------------
 
@@ -188,6 +208,15 @@ class Service:
         except (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued):
             await self.store.remove_account(account.name)
             raise
+        except ServiceError as error:
+            if code is None or await self._has_tokens(account.id):
+                raise
+            # A stored account without tokens could never be finished by `accounts check`.
+            await self.store.remove_account(account.name)
+            raise CodeNotExchanged(
+                f"account {account.name} was not added: {_cause(error)} An authorization code "
+                f"works once and for a few minutes; get a new one (`blingsync accounts connect "
+                f"{account.name}`) and try again.") from error
 
     async def reconnect(
         self, name: str, *, api_key: str | None = None, client_id: str | None = None,
@@ -206,6 +235,19 @@ class Service:
         except (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued):
             await self.store.save_credentials(account.id, old)
             raise
+        except ServiceError as error:
+            if code is None or await self._has_tokens(account.id):
+                raise
+            await self.store.save_credentials(account.id, old)  # the old connection is all there is
+            raise CodeNotExchanged(
+                f"account {account.name} keeps its old connection: {_cause(error)} An authorization "
+                f"code works once and for a few minutes; get a new one (`blingsync accounts connect "
+                f"{account.name} --reconnect`) and try again.") from error
+
+    async def _has_tokens(self, account_id: int) -> bool:
+        """Whether the account holds OAuth tokens (a code exchange went through)."""
+        credentials = await self.store.credentials(account_id)
+        return isinstance(credentials, V3Credentials) and credentials.tokens is not None
 
     async def _prove(self, account: Account, credentials: Credentials, code: str | None) -> Added:
         """Exchange the code (if any), probe every permission, read the company, and record the
@@ -332,7 +374,7 @@ class Service:
                 raise
             if not paused:
                 await self.store.set_account_state(account.id, state, error.user_message)
-            return AccountCheck(await self.store.account_by_id(account.id), [], error.user_message)
+            return AccountCheck(await self.store.account_by_id(account.id), [], error.user_message, error)
         await self._record_checks(account, checks)
         await self._learn_company(account, client)
         return AccountCheck(await self.store.account_by_id(account.id), checks, None)
@@ -360,6 +402,7 @@ class AccountCheck:
     account: Account
     permissions: list[PermissionCheck]
     error: str | None = None
+    cause: BlingError | None = None  # the refusal `error` words, for its code (the dashboard's pt-BR)
 
     @property
     def missing(self) -> list[PermissionCheck]:

@@ -41,7 +41,8 @@ from blingsync.commands.serve import ServeOptions, run
 from blingsync.config import Settings
 from blingsync.delivery import Relay, StoreSinks
 from blingsync.service import Service
-from blingsync.store.browse import DeliveryState, OrderQuery
+from blingsync.store.browse import DeliveryState
+from blingsync.store.dashboard import OrderSearch, OrderSort
 from tests.conftest import simulator_process
 from tests.e2e.conftest import needs_chromium
 
@@ -344,7 +345,8 @@ async def test_an_operator_connects_imports_finds_an_order_and_replays_a_dead_de
     assert {status for status, _ in Receiver.received} == {503}
 
     # Find an order by its chave, typed as printed on the DANFE.
-    [wanted] = await service.store.browse_orders(OrderQuery(account_id=account.id), limit=1)
+    [wanted] = await service.store.find_orders(OrderSearch(account_id=account.id), sort=OrderSort.IMPORTED,
+                                               newest_first=False, limit=1)
     await page.get_by_role("navigation").get_by_role("link", name="Pedidos").click()
     await page.wait_for_url("**/pedidos")
     text = await visit.check("pedidos")

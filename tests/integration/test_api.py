@@ -333,8 +333,9 @@ async def test_pages_miss_nothing_and_repeat_nothing_while_orders_arrive(importe
     before = {o.id for o in await store.orders(limit=100_000)}
     assert len(before) > 30
     account = await store.account(api.world.company(0).fantasia)
-    for sort in ("-id", "id"):
+    for sort in ("-issued_at", "issued_at", "-id", "id"):
         seen: list[int] = []
+        keys: list[tuple[datetime, int]] = []  # (issued_at, id): the order of the *issued_at sorts
         cursor = None
         pages = 0
         while True:
@@ -342,6 +343,7 @@ async def test_pages_miss_nothing_and_repeat_nothing_while_orders_arrive(importe
             r = await api.get("/orders", **params)
             assert r.status_code == 200, r.text
             seen += [o["id"] for o in r.json()["data"]]
+            keys += [(datetime.fromisoformat(o["issued_at"]), o["id"]) for o in r.json()["data"]]
             cursor = r.json()["next_cursor"]
             pages += 1
             if pages == 2:  # new orders arrive in the middle of the listing
@@ -354,10 +356,14 @@ async def test_pages_miss_nothing_and_repeat_nothing_while_orders_arrive(importe
             if cursor is None:
                 break
         assert len(seen) == len(set(seen)), "an order came twice"
-        assert seen == sorted(seen, reverse=sort == "-id")
+        if sort.endswith("issued_at"):
+            assert keys == sorted(keys, reverse=sort.startswith("-"))
+        else:
+            assert seen == sorted(seen, reverse=sort == "-id")
         assert before <= set(seen), "an order that existed was missed"
         new = set(seen) - before
-        assert len(new) == (0 if sort == "-id" else 3)  # newest first started above them
+        if sort.endswith("id"):
+            assert len(new) == (0 if sort == "-id" else 3)  # newest first started above them
         before = {o.id for o in await store.orders(limit=100_000)}
 
 

@@ -136,6 +136,12 @@ def test_bad_input_is_one_line_with_its_exit_code(cli: Cli, tmp_path: Path) -> N
     assert bad_key.returncode == 2 and "BLINGSYNC_SECRET_KEY" in one_line_error(bad_key)
 
 
+def test_prune_says_what_it_removed(cli: Cli) -> None:
+    result = cli("prune")
+    assert result.returncode == 0, result.stderr
+    assert "removed 0 empty runs" in result.stdout and "0 webhooks" in result.stdout
+
+
 def test_nfe_inspect_prints_the_order_of_a_real_issuers_xml(cli: Cli, tmp_path: Path) -> None:
     nfelib = pytest.importorskip("nfelib", reason="nfelib (dev dependency) ships the public samples")
     sample = Path(nfelib.__file__).parent / "nfe" / "samples" / "v4_0" / "leiauteNFe" / NFELIB_SAMPLE

@@ -22,6 +22,7 @@ from blingsync.service import Service
 from blingsync.simulator.app import Simulator
 from blingsync.simulator.model import Company, Modelo, NfeSituacao, Note
 from blingsync.store.records import Account, AccountSettings, AccountState, EventType, RunOutcome
+from blingsync.sync.reasons import QuarantineCode, RunCode, UnimportedCode
 from tests.conftest import Bling, make_sim
 
 LOOKBACK_DAYS = 120  # the generated history is 90 days long
@@ -133,6 +134,7 @@ async def test_first_import_takes_every_emitida_danfe_saida_nfe_and_nothing_else
     assert counters.created == len(truth) and counters.quarantined == 0
     [run] = await world.service.store.runs(account.id, limit=1)
     assert run.outcome is RunOutcome.OK and run.counters.created == len(truth)
+    assert run.error is None and run.error_code is None
 
 
 async def test_second_run_makes_no_detail_calls_and_changes_nothing(world: World) -> None:
@@ -229,6 +231,7 @@ async def test_autorizada_notes_waiting_for_their_danfe_are_reported_not_importe
     waiting = await world.service.store.unimported(account.id)
     assert {w.bling_id for w in waiting} == expected
     assert all("DANFE" in w.reason for w in waiting)
+    assert {w.reason_code for w in waiting} == {UnimportedCode.WAITING_FOR_DANFE}
 
 
 async def test_a_v2_account_imports_the_same_orders_as_v3(world: World) -> None:
@@ -253,6 +256,9 @@ async def test_revoked_access_stops_the_account_and_keeps_the_cursor(world: Worl
     assert await world.service.store.cursor(account.id, "nfe", "recent") == cursor
     [run] = await world.service.store.runs(account.id, limit=1)
     assert run.outcome is RunOutcome.FAILED
+    expected_code = {AccountState.NEEDS_REAUTH: {"reauthorization_needed", "access_token_rejected"},
+                     AccountState.INVALID_CREDENTIALS: {"credentials_invalid_v3"}}[outcome.account.state]
+    assert run.error_code in expected_code and run.error == outcome.account.state_reason
     # Left alone by a sync of every account until the user reconnects it.
     [skipped] = await world.service.sync()
     assert skipped.report is None and skipped.skipped_because
@@ -290,8 +296,9 @@ async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Pat
         assert await world.keys(account) == world.truth() - {victim.chave}
         [entry] = await service.store.quarantined(account.id)
         assert entry.bling_id == victim.id and "XML" in entry.reason
+        assert entry.reason_code == QuarantineCode.NFE_MALFORMED  # cut short: not well-formed
         [run] = await service.store.runs(account.id, limit=1)
-        assert run.outcome is RunOutcome.PARTIAL
+        assert run.outcome is RunOutcome.PARTIAL and run.error_code == RunCode.NOTES_QUARANTINED
         # Held back from the next poll (no detail calls for it), not forgotten.
         [again] = await service.sync()
         assert again.report is not None and again.report.counters.quarantined == 0
@@ -309,6 +316,84 @@ async def test_an_unreadable_xml_is_quarantined_and_the_rest_flows(tmp_path: Pat
         assert healed_run.report is not None and healed_run.report.counters.created == 1
         assert await service.store.quarantined(account.id) == []
         assert victim.chave in await world.keys(account)
+
+
+QUARANTINE_CASES: dict[str, tuple[QuarantineCode, str]] = {
+    # case: the code stored, and a word of the English reason kept beside it
+    "no_protocol": (QuarantineCode.NOT_AUTHORISED, "SEFAZ authorisation"),
+    "doctype": (QuarantineCode.NFE_UNSAFE, "DOCTYPE"),
+    "another_note": (QuarantineCode.CHAVE_MISMATCH, "but Bling lists"),
+    "an_nfce": (QuarantineCode.WRONG_MODELO, "modelo 65"),
+    "no_xml": (QuarantineCode.XML_MISSING, "no XML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QUARANTINE_CASES))
+async def test_each_quarantined_note_keeps_the_code_of_its_reason(tmp_path: Path, db_url: str,
+                                                                  case: str) -> None:
+    """Bling serving one note's XML without its authorisation, with a DOCTYPE, as another
+    note's or an NFC-e's, or not at all: each is quarantined with the English reason (for the
+    logs, API and CLI) and the stable code the dashboard translates, and the run says why it
+    is partial by code too."""
+    sim = make_sim(accounts=1, invoices=40)
+    company = sim.state.world.companies[0]
+    saidas = sorted((n for n in company.notes.values() if n.modelo == Modelo.NFE and n.tipo == 1
+                     and n.situacao == NfeSituacao.EMITIDA_DANFE), key=lambda n: n.emitted_at)
+    victim, other = saidas[-1], saidas[-2]
+    nfce = next((n for n in company.notes.values() if n.modelo == Modelo.NFCE and n.is_authorised), None)
+    if case == "an_nfce" and nfce is None:
+        pytest.skip("the simulated company has no authorised NFC-e")
+    if case == "no_xml":
+        victim.protocolo = ""  # no XML link in its detail, and /nfe/documento answers not found
+    inner = httpx.ASGITransport(app=sim.app)
+
+    def tamper(body: bytes) -> bytes:
+        if case == "no_protocol":
+            return body.replace(b"<cStat>100</cStat>", b"<cStat>110</cStat>")
+        if case == "doctype":
+            return body.replace(b"<nfeProc", b'<!DOCTYPE nfeProc [<!ENTITY x "y">]><nfeProc', 1)
+        if case == "another_note":
+            return sim.state.note_xml(company, other)
+        if case == "an_nfce":
+            assert nfce is not None
+            return sim.state.note_xml(company, nfce)
+        return body
+
+    class Tampering(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await inner.handle_async_request(request)
+            body = await response.aread()
+            if victim.chave.encode() in body and b"<nfeProc" in body:
+                body = tamper(body)
+            return httpx.Response(response.status_code, headers=[
+                (k, v) for k, v in response.headers.items() if k.lower() != "content-length"],
+                content=body)
+
+    async with open_world(sim, Tampering(), tmp_path, db_url) as world:
+        account = await world.add_v3()
+        [outcome] = await world.service.sync()
+        assert outcome.report is not None and outcome.report.ok, outcome.report.error
+        code, word = QUARANTINE_CASES[case]
+        [entry] = await world.service.store.quarantined(account.id)
+        assert entry.bling_id == victim.id
+        assert (entry.reason_code, word in entry.reason) == (code, True), entry.reason
+        [run] = await world.service.store.runs(account.id, limit=1)
+        assert (run.outcome, run.error_code) == (RunOutcome.PARTIAL, RunCode.NOTES_QUARANTINED)
+        assert run.error is not None and word in run.error
+
+
+async def test_a_run_interrupted_by_its_process_keeps_a_code(world: World) -> None:
+    """A run still `running` when the next starts (its process died) is closed as interrupted,
+    with its English reason and `process_stopped`; the new run is untouched."""
+    account = await world.add_v3()
+    store = world.service.store
+    dead = await store.start_run(account.id, trigger="poll", tier="recent", window_from=world.now(),
+                                 window_to=world.now())
+    await world.service.sync()
+    runs = {run.id: run for run in await store.runs(account.id)}
+    assert runs[dead].outcome is RunOutcome.INTERRUPTED and runs[dead].error_code == RunCode.PROCESS_STOPPED
+    assert runs[dead].error and "later run started" in runs[dead].error
+    assert [(r.outcome, r.error_code) for i, r in runs.items() if i != dead] == [(RunOutcome.OK, None)]
 
 
 async def test_one_broken_account_does_not_stop_the_others(world: World) -> None:

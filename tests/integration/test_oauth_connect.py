@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 
 from blingsync.bling.limits import LimiterRegistry, LimiterSettings
 from blingsync.config import Settings
-from blingsync.service import Service
+from blingsync.service import CodeNotExchanged, Service
 from blingsync.simulator.app import Simulator
 from blingsync.simulator.model import Company
 from blingsync.store import AccountExists, AccountNotFound, CredentialsUnreadable
@@ -611,3 +611,18 @@ async def test_accounts_connect_prints_a_link_that_connects(tmp_path: Path) -> N
         assert account.settings.initial_lookback_days == 45
     taken = run_cli(data_dir, "accounts", "connect", "Marca", **env)
     assert taken.returncode == 1 and "already exists" in taken.stderr
+
+
+async def test_a_code_bling_cannot_exchange_leaves_no_tokenless_account(world: World) -> None:
+    """`accounts add --code` (the service, without the web flow): an exchange that times out
+    keeps nothing, because an account without tokens could never be finished."""
+    async with world.browser() as browser:
+        callback = await browser.to_bling(await browser.open(await world.link("Marca")))
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    client = world.company().clients[0]
+    world.network.down = True
+    with pytest.raises(CodeNotExchanged, match="get a new one"):
+        await world.service.add_account("Avulsa", client_id=client.client_id,
+                                        client_secret=client.client_secret, code=code)
+    world.network.down = False
+    assert await world.service.store.accounts() == []

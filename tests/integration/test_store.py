@@ -53,7 +53,7 @@ from blingsync.store.records import (
     V2Credentials,
 )
 from blingsync.store.repo import FileRefreshLock, PostgresRefreshLock
-from blingsync.store.tables import accounts, metadata, order_items, orders
+from blingsync.store.tables import accounts, include_in_comparison, metadata, order_items, orders
 from tests.integration.store_fixtures import (  # noqa: F401  (fixtures are used by name)
     BRT,
     T0,
@@ -79,7 +79,8 @@ from tests.integration.store_fixtures import (  # noqa: F401  (fixtures are used
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                           "include_object": include_in_comparison})
     return list(compare_metadata(context, metadata))
 
 
@@ -708,12 +709,12 @@ async def test_a_removed_and_reconnected_account_gets_new_ids_and_the_same_keys(
 async def test_recipient_search_folds_accented_letters_on_both_databases(store: Store) -> None:
     """SQLite's built-in lower() folds ASCII only; the store gives it a Unicode one, so the
     same search finds the same orders on SQLite and PostgreSQL."""
-    from blingsync.store.browse import OrderQuery
+    from blingsync.store.dashboard import OrderSearch
 
     account = await store.add_account(new_account())
     await store.save_order(account.id, make_note(make_order(number=1, recipient="JOSÉ CONCEIÇÃO"),
                                                  bling_id=1))
-    assert len(await store.browse_orders(OrderQuery(q="CONCEIÇÃO"))) == 1
-    assert len(await store.browse_orders(OrderQuery(q="conceição"))) == 1
-    assert await store.browse_orders(OrderQuery(q="%")) == []
-    assert await store.browse_orders(OrderQuery(q="_")) == []
+    assert len(await store.find_orders(OrderSearch(q="CONCEIÇÃO"))) == 1
+    assert len(await store.find_orders(OrderSearch(q="conceição"))) == 1
+    assert await store.find_orders(OrderSearch(q="%")) == []
+    assert await store.find_orders(OrderSearch(q="_")) == []

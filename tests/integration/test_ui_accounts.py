@@ -26,11 +26,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from markupsafe import escape
 from sqlalchemy import event, select
 
 from blingsync.bling.errors import V2_PERMISSION_LABELS, V3_SCOPE_LABELS
 from blingsync.domain import ApiGeneration, InvoiceStatus
-from blingsync.simulator.model import V2Permission
+from blingsync.simulator.model import Modelo, NfeSituacao, V2Permission
 from blingsync.store.records import (
     Account,
     AccountState,
@@ -41,11 +42,12 @@ from blingsync.store.records import (
     V2Credentials,
 )
 from blingsync.store.tables import quarantine
+from blingsync.sync.reasons import QuarantineCode, RunCode, UnimportedCode
 from blingsync.web import ui
 from blingsync.web.app import create_app
 from blingsync.web.deps import Wakeups
 from blingsync.web.ui import MESSAGES_DIR, TEMPLATES_DIR, pages_accounts
-from blingsync.web.ui.i18n import catalogue
+from blingsync.web.ui.i18n import catalogue, t
 from tests.conftest import make_sim
 from tests.integration.test_import import LOOKBACK_DAYS, World, open_world
 from tests.ui_support import XSS_PAYLOADS, assert_escaped, csrf_of, signed_in_client
@@ -157,6 +159,35 @@ def rows_of(html: str) -> int:
     return html.count('class="row-link"')
 
 
+_DETAILS = re.compile(r'<details class="reason-detail">.*?</details>', re.S)
+
+
+def folded(html: str) -> str:
+    """The page as read before opening anything: without its collapsed technical details."""
+    return _DETAILS.sub("", html)
+
+
+def technical(html: str) -> str:
+    """Only the collapsed technical details of the page."""
+    found = _DETAILS.findall(html)
+    assert all("<summary" in one and "Detalhe técnico (em inglês)" in one for one in found)
+    return "".join(found)
+
+
+def said(key: str, **params: object) -> str:
+    """A catalogue text as the page shows it (escaped like the templates escape it)."""
+    text = t(key, **params)
+    assert text != key, f"{key} is not in the catalogue"
+    return str(escape(text))
+
+
+def only_folded_away(english: str, html: str) -> None:
+    """The English text is in the page, and only inside a collapsed technical detail."""
+    shown = str(escape(english))
+    assert shown in technical(html), english
+    assert shown not in folded(html), english
+
+
 # --- the wizard -----------------------------------------------------------------------------------
 
 
@@ -166,7 +197,7 @@ async def test_the_wizard_offers_both_ways_and_walks_through_the_help_article(ui
     assert "Emitida DANFE" in start and "DANFE é impressa" in start  # orders arrive once the DANFE is printed
     assert "Indisponível neste servidor" in start  # no OAuth app configured in this world
     page = text_of(await ui_.page("/contas/nova/chave"))
-    for step in ("Todas as configurações", "Usuários e usuário API", "Incluir usuário", "USUÁRIO API",
+    for step in ("Todas as configurações", "Usuários e usuário API", "Incluir usuário", "Usuário API",
                  "Selecionar todos", "Propostas Comerciais", "Gerar", "Copiar", "Vendas",
                  "Preferências › Sistema › Usuários e usuário API".replace(" › ", " ")):
         assert step in page, step
@@ -198,6 +229,11 @@ async def test_a_wrong_key_says_so_in_words_and_stores_nothing(ui_: Ui) -> None:
     assert "O Bling não aceitou esta chave API" in page and "Nada foi cadastrado" in page
     assert 'value="Loja Errada"' in r.text  # the name stays typed; the key is never shown again
     assert await ui_.store.accounts() == []
+    # Said by its code (a refused v2 key): where to copy it again in Bling, in pt-BR; Bling's
+    # English only inside the collapsed technical detail.
+    assert said("reasons.bling.credentials_invalid_v2") in folded(r.text)
+    assert "Preferências › Sistema › Usuários e usuário API" in folded(r.text)
+    only_folded_away("Bling rejected the API key", r.text)
 
 
 async def test_a_key_without_notas_fiscais_shows_it_missing_until_ticked_in_bling(ui_: Ui) -> None:
@@ -232,6 +268,8 @@ async def test_a_discontinued_api_v2_points_to_oauth_and_stores_nothing(ui_: Ui)
     r = await ui_.connect_key("Loja Antiga", key)
     assert r.status_code == 422, r.text
     assert "API v2 (chave API) foi descontinuada" in r.text and "Conectar com Bling" in r.text
+    assert said("reasons.bling.api_discontinued") in folded(r.text)
+    only_folded_away("Bling has switched off API v2", r.text)
     assert await ui_.store.accounts() == []
 
 
@@ -375,6 +413,10 @@ async def test_the_account_page_shows_history_notes_not_imported_and_quarantine(
     assert "the XML has no &lt;transp&gt; element" in page and "88" in text
     assert "1 nota(s) em quarentena" in text
     assert "Nenhuma importação ainda" in text
+    # Rows stored without a code (before migration 0006) keep their generic pt-BR sentence,
+    # and their English moves into the technical detail.
+    assert said("accounts.detail.quarantine_reason") in folded(page)
+    only_folded_away("the XML has no <transp> element", page)
 
     async def due() -> datetime:
         async with ui_.store.engine.connect() as conn:
@@ -389,6 +431,98 @@ async def test_the_account_page_shows_history_notes_not_imported_and_quarantine(
     assert "1 nota(s) da quarentena serão tentadas de novo" in await ui_.page(f"/contas/{account.id}")
     r = await ui_.post(f"/contas/{account.id}/quarentena", {"bling_id": "999"})
     assert "Nenhuma nota da quarentena" in await ui_.page(f"/contas/{account.id}")
+
+
+async def test_an_import_says_each_reason_in_portuguese_and_folds_the_english_away(ui_: Ui) -> None:
+    """A real import through the page: one note whose XML Bling does not have (quarantined),
+    the run partial because of it, and Autorizada notes waiting for their DANFE. Each is said
+    by its stored code, specifically, with the importer's English only in the technical detail."""
+    account = await ui_.add_v3()
+    company = ui_.world.company()
+    victim = max((n for n in company.notes.values() if n.modelo == Modelo.NFE and n.tipo == 1
+                  and n.situacao == NfeSituacao.EMITIDA_DANFE), key=lambda n: n.emitted_at)
+    victim.protocolo = ""  # Bling lists it, but has no authorised XML to give
+    r = await ui_.post(f"/contas/{account.id}/sincronizar")
+    assert r.status_code == 303
+    [held] = await ui_.store.quarantined(account.id)
+    assert (held.bling_id, held.reason_code) == (victim.id, QuarantineCode.XML_MISSING)
+    [run] = await ui_.store.runs(account.id)
+    assert (run.outcome, run.error_code) == (RunOutcome.PARTIAL, RunCode.NOTES_QUARANTINED)
+    waiting = await ui_.store.unimported(account.id)
+    assert waiting and {note.reason_code for note in waiting} == {UnimportedCode.WAITING_FOR_DANFE}
+
+    page = await ui_.page(f"/contas/{account.id}")
+    assert said("reasons.quarantine.xml_missing") in folded(page)
+    only_folded_away(held.reason, page)
+    assert said("reasons.run.notes_quarantined", count=1) in folded(page)  # the run's own counter
+    assert run.error is not None
+    only_folded_away(run.error, page)
+    now = ui_.world.now()
+    for note in waiting:
+        days = (now - note.issued_at).days
+        assert said("reasons.unimported.waiting_for_danfe", days=days) in folded(page)
+        only_folded_away(note.reason, page)
+    assert "Detalhe técnico (em inglês): " not in page  # the old inline prefix is gone
+
+
+async def test_a_failed_run_and_a_refused_check_say_why_by_code(ui_: Ui) -> None:
+    """The brand unticks Notas Fiscais in Bling: the next import fails on it, and the account
+    page and the list say so specifically, in pt-BR (where to tick it back); the list names
+    every problem. Then a key Bling refuses on "verificar" is said by its code too."""
+    key = await ui_.v2_key()
+    r = await ui_.connect_key("Loja Falha", key)
+    assert r.status_code == 200, r.text
+    account = await ui_.store.account("Loja Falha")
+    user = next(u for u in ui_.world.company().api_users if u.apikey == key)
+    user.permissions = user.permissions - {V2Permission.NOTAS_FISCAIS}
+    r = await ui_.post(f"/contas/{account.id}/sincronizar")
+    assert r.status_code == 303
+    [run] = await ui_.store.runs(account.id)
+    assert (run.outcome, run.error_code) == (RunOutcome.FAILED, "permission_missing_v2")
+    assert run.error and "lacks the permission" in run.error
+
+    page = await ui_.page(f"/contas/{account.id}")
+    reason = said("reasons.bling.permission_missing_v2")
+    assert f"{said('accounts.problem.run_failed')} {reason}" in folded(page)  # what needs attention
+    assert folded(page).count(reason) == 2  # and the run's line in the history
+    only_folded_away(run.error, page)
+
+    listed = await ui_.page("/contas")
+    cell = re.search(r'data-label="Último erro">(.*?)</td>', listed, re.S)
+    assert cell is not None
+    shown = text_of(cell.group(1))
+    assert shown == ("Faltam permissões no Bling. Também: A última importação falhou.")
+    assert "e mais" not in listed
+
+    await ui_.store.save_credentials(account.id, V2Credentials("f" * 72))  # revoked in Bling
+    r = await ui_.post(f"/contas/{account.id}/verificar")
+    assert r.status_code == 200, r.text
+    assert said("reasons.bling.credentials_invalid_v2") in folded(r.text)
+    only_folded_away("Bling rejected the API key", r.text)
+
+
+async def test_rows_stored_without_a_code_still_render(ui_: Ui) -> None:
+    """A failed run, a quarantined note and a note not imported from before the codes: the
+    generic sentences, the English folded away, nothing broken."""
+    account = await ui_.add_v2("Loja Antiga Linha")
+    now = ui_.world.now()
+    run = await ui_.store.start_run(account.id, trigger="poll", tier="recent", window_from=now,
+                                    window_to=now)
+    await ui_.store.finish_run(run, outcome=RunOutcome.FAILED, requests=2, error="HTTP 503 from Bling")
+    await ui_.store.quarantine(account.id, QuarantineEntry(kind="nfe", bling_id=5, reason="odd XML"))
+    await ui_.store.replace_unimported(account.id, "nfe", [UnimportedNote(
+        kind="nfe", bling_id=6, number=7, situation=InvoiceStatus.REJECTED, issued_at=now,
+        reason="Rejeitada by SEFAZ")])
+    [stored] = await ui_.store.runs(account.id)
+    assert stored.error_code is None
+    page = await ui_.page(f"/contas/{account.id}")
+    for key in ("accounts.detail.run_error", "accounts.detail.quarantine_reason", "accounts.unimported.other",
+                "accounts.problem.run_failed"):
+        assert said(key) in folded(page), key
+    for english in ("HTTP 503 from Bling", "odd XML", "Rejeitada by SEFAZ"):
+        only_folded_away(english, page)
+    listed = text_of(await ui_.page("/contas"))
+    assert "A última importação falhou. Também: 1 nota(s) em quarentena." in listed
 
 
 async def test_settings_are_validated_in_portuguese_and_saved(ui_: Ui) -> None:
@@ -454,6 +588,8 @@ async def test_a_new_api_key_replaces_a_refused_one_and_a_wrong_one_changes_noth
     ui_.secrets.add(wrong)
     r = await ui_.post(f"/contas/{account.id}/chave", {"api_key": wrong})
     assert r.status_code == 422 and "O Bling não aceitou esta chave API" in r.text
+    assert "A chave atual continua cadastrada." in r.text and "Nada foi cadastrado" not in r.text
+    only_folded_away("Bling rejected the API key", r.text)
     assert await ui_.store.credentials(account.id) == old
     fresh = await ui_.v2_key()
     r = await ui_.post(f"/contas/{account.id}/chave", {"api_key": fresh})

@@ -2,7 +2,9 @@
 `httpx.ASGITransport` on SQLite and PostgreSQL, every sign-in through the real `/entrar` form.
 
 Proves: sign in and out, the one generic refusal (unknown user, wrong password, disabled user),
-the throttle, the 12-hour sliding expiry, a new token at every sign-in (fixation), `next` never
+the throttle (in the database: shared by two apps, kept across a restart, pruned, bounded per
+address, exact under parallel attempts), the 12-hour sliding expiry that background polls do not
+slide, the 7-day absolute end, a new token at every sign-in (fixation), `next` never
 leading off-site, CSRF refusals that change nothing (no token, a wrong one, another session's,
 another site's Origin/Referer), escaping of what the sign-in form and flash messages echo, the
 security headers, the cookie's attributes, what the database keeps (hashes only) and the
@@ -10,8 +12,11 @@ security headers, the cookie's attributes, what the database keeps (hashes only)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import html
+import json
 import os
 import re
 import subprocess
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -30,12 +36,14 @@ from sqlalchemy import select
 
 from blingsync.config import Settings
 from blingsync.service import Service
-from blingsync.store.tables import ui_sessions, users
+from blingsync.store.tables import signin_failures, ui_sessions, users
 from blingsync.store.users import (
     MIN_PASSWORD_LENGTH,
+    SigninLimits,
     UserExists,
     WeakPassword,
     hash_password,
+    signin_username_key,
     verify_password,
 )
 from blingsync.web import ui
@@ -103,6 +111,10 @@ class Ui:
     async def session_rows(self) -> list[Any]:
         async with self.service.store._read() as conn:
             return list((await conn.execute(select(ui_sessions))).all())
+
+    async def failure_rows(self) -> list[Any]:
+        async with self.service.store._read() as conn:
+            return list((await conn.execute(select(signin_failures).order_by(signin_failures.c.id))).all())
 
 
 def make_settings(tmp_path: Path, db_url: str, **kw: Any) -> Settings:
@@ -208,6 +220,84 @@ async def test_five_failures_lock_that_username_and_address_for_the_window(world
         assert (await sign_in(http, "ana", PASSWORD)).status_code == 303
 
 
+async def fail(ui: Ui, times: int, username: str = "ana", address: str = "10.0.0.1") -> list[int]:
+    async with ui.client(address) as http:
+        return [(await sign_in(http, username, "tentativa-errada")).status_code for _ in range(times)]
+
+
+async def test_two_apps_on_one_database_share_the_throttle_and_a_restart_keeps_it(
+        tmp_path: Path, db_url: str) -> None:
+    async with open_ui(tmp_path / "a", db_url) as one, open_ui(tmp_path / "b", db_url) as two:
+        await one.service.store.create_user("ana", PASSWORD)
+        assert await fail(one, 3) + await fail(two, 2) == [401] * 5
+        for app in (one, two):  # each has seen only some of the failures, both lock the pair
+            async with app.client("10.0.0.1") as http:
+                assert (await sign_in(http, "ana", PASSWORD)).status_code == 429
+    # a new process: nothing forgotten
+    async with open_ui(tmp_path / "c", db_url) as restarted, restarted.client("10.0.0.1") as http:
+        assert (await sign_in(http, "ana", PASSWORD)).status_code == 429
+        restarted.clock.advance(minutes=15)
+        assert (await sign_in(http, "ana", PASSWORD)).status_code == 303
+
+
+async def test_a_success_clears_its_pair_and_old_failures_are_pruned(world: Ui) -> None:
+    assert await fail(world, 4) == [401] * 4
+    await fail(world, 2, username="bia")
+    rows = await world.failure_rows()
+    assert len(rows) == 6
+    assert {row.username_key for row in rows} == {signin_username_key("ana"), signin_username_key("bia")}
+    assert "ana" not in str([tuple(row) for row in rows])  # the username only as a hash
+    async with world.client("10.0.0.1") as http:
+        assert (await sign_in(http, "ANA", PASSWORD)).status_code == 401  # counts for "ana"'s pair
+        assert (await sign_in(http, "ana", PASSWORD)).status_code == 429
+        world.clock.advance(minutes=15)
+        assert (await sign_in(http, "ana", PASSWORD)).status_code == 303
+    assert await world.failure_rows() == []  # the success cleared ana's, the attempt pruned the rest
+    assert await fail(world, 4) == [401] * 4  # a fresh count after the success: not locked yet
+    world.clock.advance(minutes=10)
+    assert await fail(world, 1, username="carla") == [401]
+    world.clock.advance(minutes=5, seconds=1)
+    assert await fail(world, 1, username="davi") == [401]
+    assert [row.username_key for row in await world.failure_rows()] == [
+        signin_username_key("carla"), signin_username_key("davi")]
+
+
+async def test_one_address_cannot_flood_the_table_with_made_up_usernames(world: Ui) -> None:
+    world.app.state.ui_signin_limits = SigninLimits(per_pair=5, per_address=8)
+    assert await fail(world, 1, "ana") + [
+        (await fail(world, 1, f"inventado{n}"))[0] for n in range(7)] == [401] * 8
+    async with world.client("10.0.0.1") as http:
+        for username in ("outro-nome", "ana"):  # any username from that address now waits
+            locked = await sign_in(http, username, PASSWORD)
+            assert locked.status_code == 429 and "15 min" in locked.text
+    assert len(await world.failure_rows()) == 8  # locked attempts write nothing
+    async with world.client("10.0.0.2") as other:
+        assert (await sign_in(other, "ana", PASSWORD)).status_code == 303
+
+
+async def test_parallel_attempts_get_no_more_than_the_limit(world: Ui) -> None:
+    clients = [world.client("10.0.0.7") for _ in range(12)]
+    try:
+        tokens = [csrf_of((await http.get("/entrar")).text) for http in clients]
+        answers = await asyncio.gather(*(
+            http.post("/entrar", data={"username": "ana", "password": "tentativa-errada",
+                                       "csrf_token": token})
+            for http, token in zip(clients, tokens, strict=True)))
+    finally:
+        for http in clients:
+            await http.aclose()
+    assert sorted(r.status_code for r in answers) == [401] * 5 + [429] * 7
+    assert len(await world.failure_rows()) == 5
+
+
+async def test_an_ipv6_client_is_counted_by_its_64_network(world: Ui) -> None:
+    assert await fail(world, 5, address="2001:db8:1:2::1") == [401] * 5
+    async with world.client("2001:db8:1:2:ffff::9") as same, world.client("2001:db8:1:3::1") as other:
+        assert (await sign_in(same, "ana", PASSWORD)).status_code == 429
+        assert (await sign_in(other, "ana", PASSWORD)).status_code == 303
+    assert {row.address for row in await world.failure_rows()} == {"2001:db8:1:2::/64"}
+
+
 # --- sessions -------------------------------------------------------------------------------------
 
 
@@ -231,6 +321,94 @@ async def test_sessions_slide_for_12_hours_and_are_touched_at_most_once_a_minute
                                headers={"hx-request": "true", "referer": f"{BASE_URL}/_sonda"})
         assert htmx.status_code == 401 and htmx.headers["hx-redirect"] == "/entrar?next=/_sonda"
         assert world.probe.runs == []
+
+
+POLL = {"x-blingsync-poll": "1", "hx-request": "true"}
+
+
+def poll_element(page: str) -> tuple[str, dict[str, str]]:
+    """The live region's polling element of a page: its `hx-get` URL (with its `hx-vals`) and
+    its `hx-headers`, as HTMX would send them."""
+    [tag] = re.findall(r"<[^>]*hx-trigger=\"every 10s\"[^>]*>", page)
+    attributes = {name: html.unescape(value) for name, value in re.findall(r"""([\w-]+)='([^']*)'""", tag)}
+    attributes |= {name: html.unescape(value) for name, value in re.findall(r'([\w-]+)="([^"]*)"', tag)}
+    url = attributes["hx-get"]
+    if "hx-vals" in attributes:
+        url += ("&" if "?" in url else "?") + urlencode(json.loads(attributes["hx-vals"]))
+    return url, json.loads(attributes["hx-headers"])
+
+
+async def test_a_background_poll_never_extends_the_session_and_an_expired_one_goes_to_sign_in(
+        world: Ui) -> None:
+    async with world.client() as http:
+        await sign_in(http, "ana", PASSWORD)
+        [signed_in] = await world.session_rows()
+        page = await http.get("/contas?q=x")
+        url, headers = poll_element(page.text)
+        assert headers == {"X-Blingsync-Poll": "1"}
+        from_page = {**headers, "hx-request": "true", "hx-current-url": f"{BASE_URL}/contas?q=x"}
+        world.clock.advance(hours=11)
+        assert (await http.get(url, headers=from_page)).status_code in (200, 204)
+        assert await world.session_rows() == [signed_in]  # not slid, nothing written
+
+        assert (await http.get("/contas")).status_code == 200  # the operator's own view slides it
+        [slid] = await world.session_rows()
+        assert slid.expires_at == world.clock.now + timedelta(hours=12)
+
+        world.clock.advance(hours=11, minutes=59)
+        for _ in range(6 * 10):  # ten minutes of polls every 10 s: the end does not move
+            world.clock.advance(seconds=10)
+            await http.get(url, headers=from_page)
+        assert await world.session_rows() == [slid]
+        expired = await http.get(url, headers=from_page)
+        assert expired.status_code == 401
+        assert expired.headers["hx-redirect"] == "/entrar?next=/contas%3Fq%3Dx"
+        assert (await http.get("/contas")).status_code == 303  # really over
+
+
+async def test_a_poll_after_sign_out_goes_to_sign_in_with_the_page_to_return_to(world: Ui) -> None:
+    async with world.client() as http:
+        await sign_in(http, "ana", PASSWORD)
+        page = await http.get("/entregas")
+        url, headers = poll_element(page.text)
+        assert headers == {"X-Blingsync-Poll": "1"}
+        assert (await http.post("/sair", data={"csrf_token": csrf_of(page.text)})).status_code == 303
+        # HTMX names the page in HX-Current-URL; without it, the Referer says it
+        for sent in ({"hx-current-url": f"{BASE_URL}/entregas"}, {"referer": f"{BASE_URL}/entregas"}):
+            r = await http.get(url, headers={**POLL, **sent})
+            assert r.status_code == 401 and r.headers["hx-redirect"] == "/entrar?next=/entregas"
+        # another site's page is never a place to return to
+        r = await http.get(url, headers={**POLL, "hx-current-url": "https://evil.example/entregas"})
+        assert r.status_code == 401 and r.headers["hx-redirect"] == "/entrar"
+
+
+def test_every_polling_element_marks_its_requests_as_polls() -> None:
+    """A live region without the header would keep a session alive forever again."""
+    polling = {}
+    every = re.compile(r"<[^>]*\bhx-trigger=\"[^\"]*every [^>]*>")
+    for template in ui.TEMPLATES_DIR.rglob("*.html"):
+        for tag in every.findall(template.read_text(encoding="utf-8")):
+            polling[template.relative_to(ui.TEMPLATES_DIR).as_posix()] = tag
+    assert set(polling) >= {"accounts/_list_poll.html", "accounts/_detail_poll.html",
+                            "orders/deliveries.html"}
+    for name, tag in polling.items():
+        assert """hx-headers='{"X-Blingsync-Poll": "1"}'""" in tag, name
+
+
+async def test_a_session_ends_7_days_after_sign_in_however_much_it_is_used(world: Ui) -> None:
+    async with world.client() as http:
+        await sign_in(http, "ana", PASSWORD)
+        [row] = await world.session_rows()
+        signed_in_at = row.created_at
+        while world.clock.now + timedelta(hours=11) < signed_in_at + timedelta(days=7):
+            world.clock.advance(hours=11)
+            assert (await http.get("/_sonda")).status_code == 200
+        [row] = await world.session_rows()
+        assert row.expires_at == signed_in_at + timedelta(days=7)  # slid, but never past the 7 days
+        async with world.service.store._write() as conn:  # a row from before the cap: its sign-in decides
+            await conn.execute(ui_sessions.update().values(expires_at=signed_in_at + timedelta(days=30)))
+        world.clock.now = signed_in_at + timedelta(days=7)
+        assert (await http.get("/_sonda")).status_code == 303
 
 
 async def test_every_sign_in_gets_a_new_token_and_drops_the_one_the_browser_had(world: Ui) -> None:

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 
 import pytest
 from markupsafe import Markup
 
-from blingsync.web.ui.charts import OTHERS, PALETTE, ChartTexts, Series, nice_ceiling, stacked_bars
+from blingsync.web.ui.charts import (
+    MAX_INTERVALS,
+    OTHERS,
+    PALETTE,
+    ChartTexts,
+    Series,
+    nice_ticks,
+    stacked_bars,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 TEXTS = ChartTexts(title="Pedidos por dia", description="3 dias, 2 marcas", table_toggle="Ver números",
@@ -40,7 +49,7 @@ def test_bars_are_stacked_and_proportional_to_the_values() -> None:
     rects = bars(root)
     assert len(rects) == 4  # zero values draw nothing
     heights = [float(r.get("height", "0")) for r in rects]
-    # Day 1: 10 + 10 = 20 is the axis top (nice ceiling of 20), so each half is half the plot.
+    # Day 1: 10 + 10 = 20 is the axis top (ticks 0, 5, ... 20), so each half is half the plot.
     assert heights[0] == pytest.approx(heights[1])
     assert heights[2] == pytest.approx(heights[0] / 2)  # day 2: B = 5
     assert heights[3] == pytest.approx(heights[0] * 4 / 10)  # day 3: A = 4
@@ -121,14 +130,51 @@ def test_bad_input_is_refused() -> None:
         stacked_bars(["a"], [Series("A", (-1,))], TEXTS)
 
 
-@pytest.mark.parametrize(("value", "top"), [(0, 1), (1, 1), (2, 2), (3, 5), (7, 10), (10, 10), (11, 20),
-                                           (20, 20), (21, 50), (99, 100), (101, 200), (4999, 5000)])
-def test_nice_ceiling(value: int, top: int) -> None:
-    assert nice_ceiling(value) == top
+@pytest.mark.parametrize(("value", "ticks"), [
+    (0, (0, 1)), (1, (0, 1)), (2, (0, 1, 2)), (6, (0, 1, 2, 3, 4, 5, 6)), (7, (0, 2, 4, 6, 8)),
+    (20, (0, 5, 10, 15, 20)), (99, (0, 20, 40, 60, 80, 100)), (100, (0, 20, 40, 60, 80, 100)),
+    (101, (0, 20, 40, 60, 80, 100, 120)), (1234, (0, 500, 1000, 1500)),
+    (250000, (0, 50000, 100000, 150000, 200000, 250000)),
+])
+def test_nice_ticks(value: int, ticks: tuple[int, ...]) -> None:
+    assert nice_ticks(value) == ticks
 
 
-def test_grid_labels_use_the_number_format() -> None:
-    chart = str(stacked_bars(["01/11"], [Series("A", (1500,))], TEXTS,
-                             number=lambda n: f"{n:,}".replace(",", ".")))
-    assert re.search(r">2\.000</text>", chart)  # the axis top: nice ceiling of 1500
-    assert re.search(r">1\.000</text>", chart)
+def test_nice_ticks_are_even_steps_of_1_2_5_reaching_the_value() -> None:
+    for value in [*range(0, 1001), 1234, 99_999, 100_001, 250_000, 10**12 + 1]:
+        ticks = nice_ticks(value)
+        step = ticks[1]
+        assert ticks[0] == 0 and ticks[-1] >= max(1, value) and ticks[-2] < max(1, value), value
+        assert all(b - a == step for a, b in pairwise(ticks)), value
+        assert str(step).rstrip("0") in ("1", "2", "5"), value
+        assert 1 <= len(ticks) - 1 <= MAX_INTERVALS, value
+    with pytest.raises(ValueError, match="max_intervals"):
+        nice_ticks(10, max_intervals=0)
+
+
+def grid_labels(chart: str) -> list[str | None]:
+    ticks = next(g for g in svg_of(figure(chart)).iter(f"{SVG}g") if g.get("class") == "chart__ticks")
+    return [t.text for t in ticks.iter(f"{SVG}text")]
+
+
+def grid_rows(chart: str) -> list[float]:
+    ticks = next(g for g in svg_of(figure(chart)).iter(f"{SVG}g") if g.get("class") == "chart__ticks")
+    return [float(line.get("y1", "nan")) for line in ticks.iter(f"{SVG}line")]
+
+
+def test_grid_lines_are_evenly_spaced_and_labelled_in_the_pt_br_format() -> None:
+    chart = str(stacked_bars(["01/11"], [Series("A", (1234,))], TEXTS))
+    assert grid_labels(chart) == ["0", "500", "1.000", "1.500"]
+    rows = grid_rows(chart)
+    gaps = {round(a - b, 1) for a, b in pairwise(rows)}
+    assert len(gaps) == 1 and gaps.pop() > 0  # the same distance between every two lines
+    big = str(stacked_bars(["01/11"], [Series("A", (250_000,))], TEXTS))
+    assert grid_labels(big) == ["0", "50.000", "100.000", "150.000", "200.000", "250.000"]
+    # The longest label fits left of the axis: the plot starts further right to make room.
+    ticks = next(g for g in svg_of(figure(big)).iter(f"{SVG}g") if g.get("class") == "chart__ticks")
+    label_right_edges = {float(t.get("x", "0")) for t in ticks.iter(f"{SVG}text")}  # text-anchor="end"
+    assert min(label_right_edges) >= 6.5 * len("250.000")
+    assert re.search(r">250\.000</text>", big)
+    # The caller's format wins.
+    own = str(stacked_bars(["01/11"], [Series("A", (7,))], TEXTS, number=lambda n: f"n{n}"))
+    assert grid_labels(own) == ["n0", "n2", "n4", "n6", "n8"]

@@ -125,15 +125,17 @@ def connect_v3(
     *,
     policy: RetryPolicy | None = None,
     clock: Clock | None = None,
+    totals: CallStats | None = None,
 ) -> BlingClient:
     """A v3 client. `http` has the v3 base URL (`…/Api/v3`) and its timeouts set; `tokens`
     manages the account's OAuth tokens; `registry` holds the process's limiter per account and
     its IP guard, so every client of one account shares one pace. A `tokens` manager made
-    without a token-call budget gets the registry's IP guard as its budget."""
+    without a token-call budget gets the registry's IP guard as its budget. `totals`, when given,
+    counts this client's calls too (the process's running totals for the account)."""
     if isinstance(tokens.budget, NoBudget):
         tokens.budget = registry.ip_guard
     transport = Transport(account, http, BearerAuth(tokens), registry.for_account(account),
-                          registry.ip_guard, policy or RetryPolicy(), clock or SystemClock())
+                          registry.ip_guard, policy or RetryPolicy(), clock or SystemClock(), totals=totals)
     return V3Client(transport)
 
 
@@ -145,8 +147,10 @@ def connect_v2(
     *,
     policy: RetryPolicy | None = None,
     clock: Clock | None = None,
+    totals: CallStats | None = None,
 ) -> BlingClient:
-    """A v2 client. `http` has the v2 base URL (`…/Api/v2`); `api_key` is the API user's key."""
+    """A v2 client. `http` has the v2 base URL (`…/Api/v2`); `api_key` is the API user's key;
+    `totals`, as for `connect_v3`."""
     transport = Transport(account, http, ApiKeyAuth(api_key), registry.for_account(account),
-                          registry.ip_guard, policy or RetryPolicy(), clock or SystemClock())
+                          registry.ip_guard, policy or RetryPolicy(), clock or SystemClock(), totals=totals)
     return V2Client(transport)

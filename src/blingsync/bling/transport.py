@@ -175,9 +175,23 @@ class Transport:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
     stats: CallStats = field(default_factory=CallStats)
+    totals: CallStats | None = None
+    """The process's running totals for this account (shared by all its clients, for /metrics),
+    counted with `stats`."""
 
     def __repr__(self) -> str:
         return f"Transport(account={self.account!r}, api={self.auth.generation.value})"
+
+    def _tally(self, what: str, *, status: int | None = None) -> None:
+        """Count one `what` (a `CallStats` counter), or one answer with `status`, in this
+        client's stats and the process's totals."""
+        for stats in (self.stats, self.totals):
+            if stats is None:
+                continue
+            if status is not None:
+                stats.by_status[status] = stats.by_status.get(status, 0) + 1
+            else:
+                setattr(stats, what, getattr(stats, what) + 1)
 
     @property
     def generation(self) -> ApiGeneration:
@@ -279,10 +293,10 @@ class Transport:
                 replayed = True
                 if await self.auth.renew(handle):
                     attempt -= 1  # a refresh-and-replay is not a failed attempt
-                    self.stats.refreshes += 1
+                    self._tally("refreshes")
                     continue
             if isinstance(error, RateLimited):
-                self.stats.rate_limited += 1
+                self._tally("rate_limited")
                 self._obey(error, permit)
                 if error.period == "day":
                     raise error
@@ -310,7 +324,7 @@ class Transport:
             query.update(signature.params)
         await self.guard.acquire()
         async with self.limiter.slot() as permit:
-            self.stats.requests += 1
+            self._tally("requests")
             try:
                 response = await self.http.request(
                     method, url, params=query or None, json=json_body, data=data,
@@ -320,9 +334,7 @@ class Transport:
                 self.guard.record(None)
                 raise
         self.guard.record(response.status_code)
-        self.stats.by_status[response.status_code] = (
-            self.stats.by_status.get(response.status_code, 0) + 1
-        )
+        self._tally("by_status", status=response.status_code)
         return response, signature.handle, permit
 
     def _obey(self, error: RateLimited, permit: Permit) -> None:
@@ -342,7 +354,7 @@ class Transport:
     async def _wait_before_retry(self, attempt: int, retry_after: float | None = None) -> None:
         """Capped, jittered backoff; at least what Bling asked for in `Retry-After` (capped by
         the policy's longest wait: the attempts stay bounded in time)."""
-        self.stats.retries += 1
+        self._tally("retries")
         wait = backoff(attempt, self.policy)
         if retry_after:
             wait = max(wait, min(retry_after, self.policy.max_delay))

@@ -17,6 +17,9 @@ Why it is shaped this way:
   its committed cursor; claimed events come back when their lease ends), closes the service
   and exits 0. uvicorn's own handlers would re-raise the signal after its shutdown and end the
   process with a signal status instead. A second signal stops at once.
+* **Housekeeping is a loop like the others**: every `PRUNE_EVERY_S` the retention rules of
+  `store/housekeeping.py` remove empty import runs and handled webhooks, so a year of polling
+  does not fill the disk. Several processes pruning at once only find less to delete.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ MAX_RESTART_S: Final = 60.0
 HEALTHY_AFTER_S: Final = 60.0
 """A loop that ran this long before crashing starts its backoff afresh."""
 RELAY_IDLE_S: Final = 1.0
+PRUNE_EVERY_S: Final = 3_600.0
+PRUNE_FIRST_AFTER_S: Final = 60.0
+"""The first prune waits for the start (migrations, the first polls) to settle."""
 DEFAULT_GRACE_S: Final = 25.0
 """Under Kubernetes' default 30 s between SIGTERM and SIGKILL (systemd waits 90 s), so the
 drain finishes on our terms."""
@@ -135,6 +141,7 @@ async def run(service: Service, options: ServeOptions, *,
                                   poll=options.scheduler)
             metrics.watch_scheduler(scheduler)
             loops["scheduler"] = scheduler.run_forever
+            loops["housekeeping"] = _housekeeping_loop(service)
 
             app = create_app(service, wakeups=Wakeups(inbox=worker.notify, outbox=outbox_written,
                                                       sync=scheduler.sync_now))
@@ -324,5 +331,29 @@ def _relay_loop(name: str, relay: Relay, metrics: Metrics) -> LoopRun:
 
     async def run(stop: asyncio.Event) -> None:
         await relay.run_forever(stop, RELAY_IDLE_S, on_batch=counted)
+
+    return run
+
+
+def _housekeeping_loop(service: Service, *, first_after_s: float = PRUNE_FIRST_AFTER_S,
+                       every_s: float = PRUNE_EVERY_S) -> LoopRun:
+    """Prune by the retention rules now and then; a failing database is logged and retried at
+    the next turn (a missed prune only leaves rows for the next one)."""
+
+    async def run(stop: asyncio.Event) -> None:
+        wait = first_after_s
+        while True:
+            await first_of(stop.wait(), asyncio.sleep(wait))
+            if stop.is_set():
+                return
+            wait = every_s
+            try:
+                pruned = await service.store.prune()
+            except Exception:
+                log.exception("housekeeping: the prune failed; trying again in %.0f s", every_s)
+                continue
+            if pruned.total:
+                log.info("housekeeping: removed %d empty runs, %d old runs, %d handled webhooks",
+                         pruned.empty_runs, pruned.old_runs, pruned.webhooks)
 
     return run

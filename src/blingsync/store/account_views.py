@@ -74,6 +74,7 @@ class HeldNote:
     attempts: int
     first_seen: datetime
     next_attempt_at: datetime
+    reason_code: str | None = None  # sync.reasons.QuarantineCode; None: stored before the codes
 
 
 class AccountViewStore(StorePart):
@@ -172,15 +173,16 @@ class AccountViewStore(StorePart):
         async with self._read() as conn:
             rows = (await conn.execute(
                 select(quarantine.c.kind, quarantine.c.bling_id, quarantine.c.number, quarantine.c.access_key,
-                       quarantine.c.reason, quarantine.c.attempts, quarantine.c.first_seen,
-                       quarantine.c.next_attempt_at)
+                       quarantine.c.reason, quarantine.c.reason_code, quarantine.c.attempts,
+                       quarantine.c.first_seen, quarantine.c.next_attempt_at)
                 .where(quarantine.c.account_id == account_id)
                 .order_by(quarantine.c.first_seen, quarantine.c.id).limit(limit))).all()
             total = int(await conn.scalar(select(func.count()).select_from(quarantine)
                                           .where(quarantine.c.account_id == account_id)) or 0)
         return [HeldNote(kind=row.kind, bling_id=int(row.bling_id), number=row.number,
                          access_key=row.access_key, reason=row.reason, attempts=int(row.attempts),
-                         first_seen=row.first_seen, next_attempt_at=row.next_attempt_at)
+                         first_seen=row.first_seen, next_attempt_at=row.next_attempt_at,
+                         reason_code=row.reason_code)
                 for row in rows], total
 
     async def waiting_notes(self, account_id: int, *, limit: int) -> tuple[list[UnimportedNote], int]:
@@ -195,4 +197,5 @@ class AccountViewStore(StorePart):
                                           .where(unimported_notes.c.account_id == account_id)) or 0)
         return [UnimportedNote(kind=row.kind, bling_id=int(row.bling_id), number=int(row.number),
                                situation=InvoiceStatus(row.situation), issued_at=row.issued_at,
-                               reason=row.reason, access_key=row.access_key) for row in rows], total
+                               reason=row.reason, access_key=row.access_key, reason_code=row.reason_code)
+                for row in rows], total

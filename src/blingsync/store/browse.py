@@ -1,19 +1,19 @@
-"""Reads for the REST API: orders by filters with cursor pagination, and the events feed.
+"""Reads for the REST API: an order's summary, the events feed, the deliveries, the accounts'
+health. (The order list and search is `blingsync.store.dashboard`'s, shared with the dashboard;
+the order summary it lists is defined here.)
 
 `Store` inherits `BrowseStore`, so these are ordinary store methods.
 
-Every list here pages by **keyset on the row id** (`id > after` or `id < before`, ordered by id,
-`LIMIT n`), never by offset: ids are handed out increasing and never reused, so a page boundary
-is a fixed point in the table. Rows inserted while a client pages through either land beyond
-the boundary (ascending: the client reaches them) or before its start (descending: they were
-not there when it started); either way no row is seen twice and none that existed is skipped,
-which an `OFFSET` cannot promise. The events feed adds the outbox's own guarantee that ids
-become visible in id order (see `blingsync.store.repo`).
+Every list here pages by **keyset on the row id** (`id > after`, ordered by id, `LIMIT n`),
+never by offset: ids are handed out increasing and never reused, so a page boundary is a fixed
+point in the table. Rows inserted while a client pages through land beyond the boundary, where
+the client reaches them; no row is seen twice and none that existed is skipped, which an
+`OFFSET` cannot promise. The events feed adds the outbox's own guarantee that ids become visible
+in id order (see `blingsync.store.repo`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,19 +21,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Row, and_, false, func, or_, select
+from sqlalchemy import Row, and_, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import InvoiceStatus, OrderStatus
-from blingsync.store.codec import like_escape
 from blingsync.store.errors import OrderNotFound
 from blingsync.store.outbox import CHANNEL_SINK, CHANNELS, outbox_event
 from blingsync.store.part import StorePart
 from blingsync.store.records import OutboxEvent, SinkKind, SyncRun
 from blingsync.store.rows import run_from_row as _run
 from blingsync.store.tables import accounts, orders, outbox, quarantine, sinks, sync_runs
-
-_CHAVE: Final = re.compile(r"[0-9A-Z]{44}")
 
 
 class DeliveryState(StrEnum):
@@ -64,20 +61,6 @@ class OrderSummary:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None
-
-
-@dataclass(frozen=True)
-class OrderQuery:
-    """Filters of an order list; every one given must hold. `issued_from` is inclusive,
-    `issued_before` exclusive (aware datetimes). `q` matches an order by its number, its
-    chave, its recipient's document (digits, any punctuation) or a part of its recipient's name
-    (case-insensitive)."""
-
-    account_id: int | None = None
-    status: OrderStatus | None = None
-    issued_from: datetime | None = None
-    issued_before: datetime | None = None
-    q: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,12 +108,13 @@ _UNDELIVERED: Final = outbox.c.delivered_at.is_(None)
 _PENDING: Final = and_(_UNDELIVERED, outbox.c.dead_at.is_(None))
 _DEAD: Final = and_(_UNDELIVERED, outbox.c.dead_at.is_not(None))
 
-_SUMMARY_COLUMNS: Final = (
+SUMMARY_COLUMNS: Final = (
     orders.c.id, orders.c.account_id, accounts.c.name.label("account_name"), orders.c.kind, orders.c.status,
     orders.c.situation, orders.c.model, orders.c.series, orders.c.number, orders.c.access_key,
     orders.c.issued_at, orders.c.recipient_name, orders.c.recipient_document, orders.c.total_value,
     orders.c.version, orders.c.created_at, orders.c.updated_at, orders.c.canceled_at,
 )
+"""The columns of an `OrderSummary` (with `orders` joined to `accounts`): see `order_summary_of`."""
 
 
 class BrowseStore(StorePart):
@@ -138,31 +122,14 @@ class BrowseStore(StorePart):
 
     # --- orders -------------------------------------------------------------------------------
 
-    async def browse_orders(self, query: OrderQuery = OrderQuery(), *, after_id: int | None = None,
-                            descending: bool = False, limit: int = 100) -> list[OrderSummary]:
-        """Orders matching `query`, by id (ascending, or descending: newest first), starting
-        after `after_id` in that direction: pass the last id of a page to get the next."""
-        if limit <= 0:
-            return []
-        conditions = _order_conditions(query)
-        if after_id is not None:
-            conditions.append(orders.c.id < after_id if descending else orders.c.id > after_id)
-        statement = (select(*_SUMMARY_COLUMNS).join(accounts, accounts.c.id == orders.c.account_id)
-                     .where(*conditions)
-                     .order_by(orders.c.id.desc() if descending else orders.c.id)
-                     .limit(limit))
-        async with self._read() as conn:
-            rows = (await conn.execute(statement)).all()
-        return [_summary(row) for row in rows]
-
     async def order_summary(self, order_id: int) -> OrderSummary:
         async with self._read() as conn:
-            row = (await conn.execute(select(*_SUMMARY_COLUMNS)
+            row = (await conn.execute(select(*SUMMARY_COLUMNS)
                                       .join(accounts, accounts.c.id == orders.c.account_id)
                                       .where(orders.c.id == order_id))).first()
         if row is None:
             raise OrderNotFound(f"no order with id {order_id}")
-        return _summary(row)
+        return order_summary_of(row)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -254,41 +221,8 @@ class BrowseStore(StorePart):
                 for account_id, values in sorted(found.items())}
 
 
-def _order_conditions(query: OrderQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if query.account_id is not None:
-        conditions.append(orders.c.account_id == query.account_id)
-    if query.status is not None:
-        conditions.append(orders.c.status == OrderStatus(query.status).value)
-    if query.issued_from is not None:
-        conditions.append(orders.c.issued_at >= query.issued_from)
-    if query.issued_before is not None:
-        conditions.append(orders.c.issued_at < query.issued_before)
-    if query.q is not None and query.q.strip():
-        conditions.append(_search(query.q.strip()))
-    return conditions
-
-
-def _search(q: str) -> ColumnElement[bool]:
-    """One text box for what an operator has at hand: a chave (44 characters, spaces allowed as
-    printed on a DANFE), a note number ("1234") or a CPF/CNPJ with or without punctuation (only
-    digits and punctuation), or else part of the recipient's name. Each kind is matched on its
-    own column only, so the first two stay index lookups."""
-    compact = "".join(q.split()).upper()
-    if _CHAVE.fullmatch(compact):
-        return orders.c.access_key == compact
-    digits = re.sub(r"[^0-9]", "", q)
-    if digits and re.fullmatch(r"[0-9\s./-]+", q):
-        matches: list[ColumnElement[bool]] = []
-        if len(digits) <= 9:
-            matches.append(orders.c.number == int(digits))
-        if len(digits) in (11, 14):
-            matches.append(orders.c.recipient_document == digits)
-        return or_(*matches) if matches else false()
-    return orders.c.recipient_name.ilike(f"%{like_escape(q)}%", escape="\\")
-
-
-def _summary(row: Row[Any, *tuple[Any, ...]]) -> OrderSummary:
+def order_summary_of(row: Row[Any, *tuple[Any, ...]]) -> OrderSummary:
+    """The `OrderSummary` of a row selecting `SUMMARY_COLUMNS`."""
     return OrderSummary(
         id=row.id, account_id=row.account_id, account=row.account_name, kind=row.kind,
         status=OrderStatus(row.status), situation=InvoiceStatus(row.situation), model=row.model,

@@ -1,18 +1,25 @@
-"""Reads for the dashboard: order search (also by SKU), an order's delivery history, the
-deliveries queue, bounded counts, and orders imported per day and brand.
+"""Reads for the dashboard: the order search (also by SKU; the REST API's order list runs on it
+too), an order's delivery history, the deliveries queue, bounded counts, and orders imported per
+day and brand.
 
 `Store` inherits `DashboardStore`, so these are ordinary store methods.
 
 Every read here has to stay fast with 100,000 orders and 1,000 brands (a page is drawn from a
 handful of them in under 300 ms), which shapes each one:
 
-* **Keyset pages, never OFFSET.** Lists page on the row id (`id < before` newest first, or
-  `id > after`), `LIMIT n + 1` to know whether there is more. A page boundary is a fixed row, so
-  rows arriving while someone pages never make them see a row twice or miss one.
+* **Keyset pages, never OFFSET.** Orders are listed newest *issued* first (what an operator
+  looks for: the note's date, not when blingsync happened to import it) and page on the key
+  (issued_at, id): `(issued_at, id) < (…)` of the boundary row, along the indexes
+  `orders (issued_at, id)` and `(account_id, issued_at, id)`; the id breaks ties between notes
+  issued in the same second, so the order is total. Other lists page on the row id. `LIMIT
+  n + 1` tells whether there is more. A boundary is a fixed point of the order, so rows arriving
+  while someone pages never make them see a row twice or miss one that was there.
 * **Search matches each kind of key on its own column.** A chave, a note number, a CPF/CNPJ and
   a SKU are equality lookups on indexed columns (`orders.access_key`, `number`,
-  `recipient_document`, `order_items.sku`); only a recipient's name is a substring match
-  (case- and accent-insensitive), which reads the newest orders first and stops at one page.
+  `recipient_document`, `order_items.sku`); only a recipient's name is a substring match (case-
+  and accent-insensitive), and only for a text without digits (a name has none). On PostgreSQL
+  with pg_trgm (migration 0007) a name of 3 letters or more reads a trigram index; otherwise
+  the newest orders are read first and the scan stops at one page.
 * **Counts are bounded** (`COUNT` over a `LIMIT`ed subquery): "10.000+" is as useful to an
   operator as the exact figure and costs a fixed amount however large the queue grows.
 * **The chart is grouped in the database**: orders of the last 30 days by (Brasília day,
@@ -40,21 +47,23 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
+    tuple_,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from blingsync.domain import BRASILIA, InvoiceStatus, OrderStatus
-from blingsync.store.browse import OrderSummary
+from blingsync.domain import BRASILIA, OrderStatus
+from blingsync.store.browse import SUMMARY_COLUMNS, OrderSummary, order_summary_of
 from blingsync.store.codec import like_escape
 from blingsync.store.outbox import CHANNEL_SINK
 from blingsync.store.part import StorePart
 from blingsync.store.records import EventType
-from blingsync.store.tables import accounts, order_items, orders, outbox
+from blingsync.store.tables import TRIGRAM_INDEX, accounts, order_items, orders, outbox
 
 COUNT_CAP: Final = 10_000
 """Counts stop here: the page says "10.000+" instead of counting a huge queue row by row."""
@@ -96,6 +105,22 @@ class OrderDelivery(StrEnum):
     NONE = "none"  # no sink event at all (cannot happen for an imported order; shown honestly)
 
 
+class OrderSort(StrEnum):
+    """Which order an order list follows (newest or oldest first: `newest_first`)."""
+
+    ISSUED = "issued"  # by (issued_at, id): the note's issue date (the dashboard; the API's default)
+    IMPORTED = "imported"  # by id: the order in which blingsync imported the notes
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """A position in an order list: the sort values of the row a page ended at. By `ISSUED`
+    both count, by `IMPORTED` only the id."""
+
+    issued_at: datetime
+    id: int
+
+
 class EventState(StrEnum):
     DELIVERED = "delivered"
     PENDING = "pending"
@@ -106,7 +131,8 @@ class EventState(StrEnum):
 class OrderSearch:
     """The order search's filters; every one given must hold. `issued_from` is inclusive,
     `issued_before` exclusive (aware datetimes). `q` is one text box: a chave (spaces allowed),
-    a note number, a CPF/CNPJ (any punctuation), a SKU, or part of the recipient's name."""
+    a note number, a CPF/CNPJ (any punctuation), a SKU, or part of the recipient's name (see
+    `DashboardStore._text_condition`)."""
 
     q: str | None = None
     account_id: int | None = None
@@ -128,8 +154,8 @@ class OrderRow:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """A keyset page, newest first. `older`/`newer` are the ids to continue from (None: no
-    page that way)."""
+    """A keyset page, newest first. `older`/`newer` are the ids of the rows to continue from
+    (None: no page that way)."""
 
     rows: list[T]
     older: int | None
@@ -253,7 +279,31 @@ def _fold_or_none(value: object) -> str | None:
 
 _SQLITE_FOLD: Final = "blingsync_fold"
 
+_TRIGRAM_RUN: Final = re.compile(r"[^\W_]{3}")
+"""A run of 3 letters or digits: what a trigram index can look up (shorter terms give it no
+trigram to search for, and it would read every entry)."""
 
+
+def folded_name(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """PostgreSQL: `lower(translate(recipient_name, accented, plain))`, the folded name in SQL,
+    character for character the expression of `TRIGRAM_INDEX` (migration 0007 freezes its own
+    copy). The alphabets are literals, not parameters: a parameter would not match the index
+    expression in a prepared statement's generic plan."""
+    return func.lower(func.translate(column, literal_column(f"'{_ACCENTED}'"),
+                                     literal_column(f"'{_PLAIN}'")))
+
+
+def _order_by(sort: OrderSort, newest_first: bool) -> list[ColumnElement[Any]]:
+    columns = [orders.c.id] if sort is OrderSort.IMPORTED else [orders.c.issued_at, orders.c.id]
+    return [column.desc() for column in columns] if newest_first else list(columns)
+
+
+def _past(key: OrderKey, sort: OrderSort, newest_first: bool) -> ColumnElement[bool]:
+    """The rows after `key` in the list's order (a row value comparison: one index range)."""
+    if sort is OrderSort.IMPORTED:
+        return orders.c.id < key.id if newest_first else orders.c.id > key.id
+    row, boundary = tuple_(orders.c.issued_at, orders.c.id), (key.issued_at, key.id)
+    return row < boundary if newest_first else row > boundary
 
 
 class DashboardStore(StorePart):
@@ -263,35 +313,29 @@ class DashboardStore(StorePart):
 
     async def search_orders(self, search: OrderSearch = OrderSearch(), *, before_id: int | None = None,
                             after_id: int | None = None, limit: int = 50) -> Page[OrderRow]:
-        """A page of orders matching `search`, newest first: the newest ones, or those just
-        older than `before_id`, or those just newer than `after_id` (the previous page)."""
+        """A page of orders matching `search`, newest issued first: the newest ones, or those
+        just past the order `before_id`, or those just before the order `after_id` (the
+        previous page). The boundary is that order's (issued_at, id); a boundary order that no
+        longer exists (its account was removed) gives an empty page."""
         limit = max(1, min(limit, MAX_PAGE))
         ascending = after_id is not None and before_id is None
-        columns = (
-            orders.c.id, orders.c.account_id, accounts.c.name.label("account_name"), orders.c.kind,
-            orders.c.status, orders.c.situation, orders.c.model, orders.c.series, orders.c.number,
-            orders.c.access_key, orders.c.issued_at, orders.c.recipient_name, orders.c.recipient_document,
-            orders.c.total_value, orders.c.version, orders.c.created_at, orders.c.updated_at,
-            orders.c.canceled_at,
-            self._content_text("city").label("city"), self._content_text("state").label("uf"),
-        )
+        boundary = after_id if ascending else before_id
+        extra = (self._content_text("city").label("city"), self._content_text("state").label("uf"))
         async with self._read() as conn:
-            conditions = await self._search_conditions(conn, search)
-            if ascending:
-                conditions.append(orders.c.id > after_id)
-            elif before_id is not None:
-                conditions.append(orders.c.id < before_id)
-            statement = (select(*columns).join(accounts, accounts.c.id == orders.c.account_id)
-                         .where(*conditions)
-                         .order_by(orders.c.id if ascending else orders.c.id.desc())
-                         .limit(limit + 1))
-            found = list((await conn.execute(statement)).all())
+            past = None
+            if boundary is not None:
+                issued_at = await conn.scalar(select(orders.c.issued_at).where(orders.c.id == boundary))
+                if issued_at is None:
+                    return Page([], older=None, newer=None)
+                past = OrderKey(issued_at, boundary)
+            found = await self._find_orders(conn, search, sort=OrderSort.ISSUED, newest_first=not ascending,
+                                            past=past, limit=limit + 1, extra=extra)
             more = len(found) > limit
             found = found[:limit]
             if ascending:
                 found.reverse()
             states = await self._delivery_states(conn, [row.id for row in found])
-        rows = [OrderRow(_summary(row), row.city, row.uf, states.get(row.id, OrderDelivery.NONE))
+        rows = [OrderRow(order_summary_of(row), row.city, row.uf, states.get(row.id, OrderDelivery.NONE))
                 for row in found]
         if not rows:
             # Past either end: offer the way back (the newest page, or the oldest reached).
@@ -301,6 +345,29 @@ class DashboardStore(StorePart):
             return Page(rows, older=rows[-1].summary.id, newer=rows[0].summary.id if more else None)
         return Page(rows, older=rows[-1].summary.id if more else None,
                     newer=rows[0].summary.id if before_id is not None else None)
+
+    async def find_orders(self, search: OrderSearch = OrderSearch(), *, sort: OrderSort = OrderSort.ISSUED,
+                          newest_first: bool = True, past: OrderKey | None = None,
+                          limit: int = 100) -> list[OrderSummary]:
+        """Up to `limit` orders matching `search`, in `sort` order (newest or oldest first),
+        starting just past `past` in that direction: pass the key of a page's last row to get
+        the next page. The same query as `search_orders` (the REST API's order list)."""
+        if limit <= 0:
+            return []
+        async with self._read() as conn:
+            rows = await self._find_orders(conn, search, sort=sort, newest_first=newest_first, past=past,
+                                           limit=limit)
+        return [order_summary_of(row) for row in rows]
+
+    async def _find_orders(self, conn: AsyncConnection, search: OrderSearch, *, sort: OrderSort,
+                           newest_first: bool, past: OrderKey | None, limit: int,
+                           extra: Sequence[ColumnElement[Any]] = ()) -> list[Row[Any, *tuple[Any, ...]]]:
+        conditions = await self._search_conditions(conn, search)
+        if past is not None:
+            conditions.append(_past(past, sort, newest_first))
+        statement = (select(*SUMMARY_COLUMNS, *extra).join(accounts, accounts.c.id == orders.c.account_id)
+                     .where(*conditions).order_by(*_order_by(sort, newest_first)).limit(limit))
+        return list((await conn.execute(statement)).all())
 
     def _content_text(self, field: str) -> ColumnElement[Any]:
         """`content.delivery_address.<field>` read in the database (only for the page's rows),
@@ -327,17 +394,18 @@ class DashboardStore(StorePart):
         return conditions
 
     async def _text_condition(self, conn: AsyncConnection, q: str) -> ColumnElement[bool]:
-        """What the one search box matches. A chave (44 characters once the spaces a DANFE
-        prints are removed) is only a chave. Digits with punctuation are a note number (up to 9
-        digits) or a CPF/CNPJ (11/14 digits). Anything else is part of a recipient's name
-        (case- and accent-insensitive). Every query but a chave may also be a SKU, matched
-        exactly (as typed or in upper case).
+        """What the one search box matches, by the shape of the text:
+
+        * a chave (44 characters once the spaces a DANFE prints are removed): only that chave;
+        * digits and punctuation: a note number (up to 9 digits), a CPF/CNPJ (11 or 14 digits)
+          or a SKU (as typed or in upper case);
+        * anything with a letter: part of a recipient's name (case- and accent-insensitive;
+          a company may be "Loja 25 de Março"), or a SKU ("CAMISETA", "CAM-001").
 
         The shapes are chosen for the planner. Exact keys become one `id IN (… UNION ALL …)` of
         index lookups (an `OR` across columns would make PostgreSQL walk every order instead).
-        A name is a substring match, which no B-tree serves: the newest orders are read first
-        and the scan stops at one page; the SKU alternative is added only when some item has
-        that SKU (one index probe), so a plain name search does not pay for it on every row."""
+        A name is a substring match (see `_name_condition`); the SKU alternative is added only
+        when some item has that SKU (one index probe), so a name search does not pay for it."""
         compact = "".join(q.split()).upper()
         if _CHAVE.fullmatch(compact):
             return orders.c.access_key == compact
@@ -352,25 +420,51 @@ class DashboardStore(StorePart):
             if len(digits) in (11, 14):
                 keys.append(select(other.c.id).where(other.c.recipient_document == digits))
             return orders.c.id.in_(union_all(*keys))
-        by_name = await self._name_condition(conn, q)
+        by_name, indexed = await self._name_condition(conn, q, orders.c.recipient_name)
         sku_known = await conn.scalar(select(order_items.c.id).where(order_items.c.sku.in_(skus)).limit(1))
-        return or_(by_name, orders.c.id.in_(by_sku)) if sku_known is not None else by_name
+        if sku_known is None:
+            return by_name
+        if indexed:  # each alternative through its own index
+            other = orders.alias("matching")
+            named, _ = await self._name_condition(conn, q, other.c.recipient_name)
+            return orders.c.id.in_(union_all(select(other.c.id).where(named), by_sku))
+        return or_(by_name, orders.c.id.in_(by_sku))
 
-    async def _name_condition(self, conn: AsyncConnection, q: str) -> ColumnElement[bool]:
-        """The recipient's name contains `q`, ignoring case and accents. PostgreSQL: a regular
-        expression (`~*`) where each foldable letter of the folded query is a class of its
-        accented forms, every other character escaped (so `%`, `_`, `.` and `\\` are
-        literal); on the orders' short names it costs about what `ILIKE` does, while
-        `lower(translate(…))` costs several times more. SQLite: `fold` itself, registered on the
-        connection (SQLite has no regular expressions, its `lower` folds ASCII only, and
-        nested `replace` calls overflow its parser), with `LIKE` and the wildcards escaped."""
+    async def _name_condition(self, conn: AsyncConnection, q: str,
+                              column: ColumnElement[Any]) -> tuple[ColumnElement[bool], bool]:
+        """The recipient's name (`column`) contains `q`, ignoring case and accents; and whether
+        an index serves the condition.
+
+        PostgreSQL with `TRIGRAM_INDEX` and a `q` with 3 letters in a row: `folded_name LIKE
+        '%…%'` with `fold(q)`, wildcards escaped, which the trigram index answers (about 10 ms
+        instead of a scan of every order). Otherwise, a regular expression (`~*`) where each
+        foldable letter of the folded query is a class of its accented forms, every other
+        character escaped (so `%`, `_`, `.` and `\\` are literal): read newest first, it stops
+        at one page; on the orders' short names it costs about what `ILIKE` does, while the
+        folded expression costs several times more per row scanned. SQLite: `fold` itself,
+        registered on the connection (SQLite has no regular expressions, its `lower` folds ASCII
+        only, and nested `replace` calls overflow its parser), with `LIKE` and the wildcards
+        escaped."""
         if self._postgres:
-            return orders.c.recipient_name.op("~*", is_comparison=True)(name_pattern(q))
+            folded = fold(q)
+            if _TRIGRAM_RUN.search(folded) and await self._trigram_index(conn):
+                return folded_name(column).like(f"%{like_escape(folded)}%", escape="\\"), True
+            return column.op("~*", is_comparison=True)(name_pattern(q)), False
         raw = await conn.get_raw_connection()
         await raw.driver_connection.create_function(  # type: ignore[union-attr]
             _SQLITE_FOLD, 1, _fold_or_none, deterministic=True)
-        folded: ColumnElement[Any] = getattr(func, _SQLITE_FOLD)(orders.c.recipient_name)
-        return folded.like(f"%{like_escape(fold(q))}%", escape="\\")
+        folded_column: ColumnElement[Any] = getattr(func, _SQLITE_FOLD)(column)
+        return folded_column.like(f"%{like_escape(fold(q))}%", escape="\\"), False
+
+    _has_trigram_index: bool | None = None
+
+    async def _trigram_index(self, conn: AsyncConnection) -> bool:
+        """Whether `TRIGRAM_INDEX` exists, looked up once per store (a DBA who adds it later
+        restarts blingsync)."""
+        if self._has_trigram_index is None:
+            found = await conn.scalar(text(f"SELECT to_regclass('{TRIGRAM_INDEX}') IS NOT NULL"))
+            self._has_trigram_index = bool(found)
+        return self._has_trigram_index
 
     @staticmethod
     async def _delivery_states(conn: Any, order_ids: Sequence[int]) -> dict[int, OrderDelivery]:
@@ -539,13 +633,3 @@ def _event(row: Row[Any, *tuple[Any, ...]]) -> EventRow:
         attempts=row.attempts, next_attempt_at=row.next_attempt_at, last_error=row.last_error,
         delivered_at=row.delivered_at, dead_at=row.dead_at, replayed_at=row.replayed_at,
         last_attempt_ms=row.last_attempt_ms)
-
-
-def _summary(row: Row[Any, *tuple[Any, ...]]) -> OrderSummary:
-    return OrderSummary(
-        id=row.id, account_id=row.account_id, account=row.account_name, kind=row.kind,
-        status=OrderStatus(row.status), situation=InvoiceStatus(row.situation), model=row.model,
-        series=row.series, number=row.number, access_key=row.access_key, issued_at=row.issued_at,
-        recipient_name=row.recipient_name, recipient_document=row.recipient_document,
-        total_value=row.total_value, version=row.version, created_at=row.created_at,
-        updated_at=row.updated_at, canceled_at=row.canceled_at)

@@ -176,7 +176,8 @@ class OutboxEvent:
 
 @dataclass(frozen=True)
 class QuarantineEntry:
-    """A note that could not be imported, and why in words."""
+    """A note that could not be imported, and why in words (English; `reason_code` says it as
+    a `sync.reasons.QuarantineCode` the dashboard translates)."""
 
     kind: str
     bling_id: int
@@ -184,6 +185,7 @@ class QuarantineEntry:
     number: int | None = None
     access_key: str | None = None
     payload: bytes | None = None  # the raw XML or JSON that failed, capped by the caller
+    reason_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class QuarantinedNote:
     first_seen: datetime
     last_seen: datetime
     next_attempt_at: datetime
+    reason_code: str | None = None  # None: stored before the codes (migration 0006)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class UnimportedNote:
     issued_at: datetime
     reason: str
     access_key: str | None = None
+    reason_code: str | None = None  # sync.reasons.UnimportedCode; None: stored before the codes
 
 
 class RunOutcome(StrEnum):
@@ -248,6 +252,7 @@ class SyncRun:
     counters: RunCounters
     requests: int
     error: str | None
+    error_code: str | None = None  # sync.reasons: a RunCode or a Bling error's code; None: none stored
 
 
 class SinkKind(StrEnum):

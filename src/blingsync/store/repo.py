@@ -56,6 +56,7 @@ from blingsync.store.errors import (
     SchemaOutdated,
     StoreError,
 )
+from blingsync.store.housekeeping import HousekeepingStore
 from blingsync.store.inbox import InboxStore
 from blingsync.store.oauth import OAuthStateStore
 from blingsync.store.outbox import DeliveryStore, outbox_event
@@ -98,6 +99,7 @@ from blingsync.store.tables import (
 )
 from blingsync.store.tokens import ApiTokenStore
 from blingsync.store.users import UserStore
+from blingsync.sync.reasons import RunCode
 
 T = TypeVar("T")
 
@@ -125,7 +127,7 @@ def quarantine_backoff(attempts: int) -> timedelta:
 
 
 class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateStore, ShipmentStore,
-            UserStore, DashboardStore, AccountViewStore):
+            UserStore, DashboardStore, AccountViewStore, HousekeepingStore):
     """blingsync's database. Open it with `Store.open`, close it with `close`."""
 
     def __init__(self, engine: AsyncEngine, *, box: SecretBox,
@@ -654,8 +656,8 @@ class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateSto
             attempts = await conn.scalar(select(quarantine.c.attempts).where(key).with_for_update())
             total = (attempts or 0) + 1
             values = {"number": entry.number, "access_key": entry.access_key, "reason": entry.reason,
-                      "payload": entry.payload, "attempts": total, "last_seen": now,
-                      "next_attempt_at": now + quarantine_backoff(total), "run_id": run_id}
+                      "reason_code": entry.reason_code, "payload": entry.payload, "attempts": total,
+                      "last_seen": now, "next_attempt_at": now + quarantine_backoff(total), "run_id": run_id}
             if attempts is None:
                 await conn.execute(insert(quarantine).values(
                     account_id=account_id, kind=entry.kind, bling_id=entry.bling_id, first_seen=now,
@@ -678,7 +680,8 @@ class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateSto
                 account_id=row.account_id, kind=row.kind, bling_id=row.bling_id, number=row.number,
                 access_key=row.access_key, reason=row.reason,
                 payload=None if row.payload is None else bytes(row.payload), attempts=row.attempts,
-                first_seen=row.first_seen, last_seen=row.last_seen, next_attempt_at=row.next_attempt_at)
+                first_seen=row.first_seen, last_seen=row.last_seen, next_attempt_at=row.next_attempt_at,
+                reason_code=row.reason_code)
             for row in rows
         ]
 
@@ -719,11 +722,12 @@ class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateSto
             await conn.execute(update(sync_runs).where(
                 sync_runs.c.account_id == account_id, sync_runs.c.outcome == RunOutcome.RUNNING.value,
             ).values(outcome=RunOutcome.INTERRUPTED.value, finished_at=now,
-                     error="still running when a later run started: its process stopped before finishing"))
+                     error="still running when a later run started: its process stopped before finishing",
+                     error_code=RunCode.PROCESS_STOPPED.value))
             result = await conn.execute(insert(sync_runs).values(
                 account_id=account_id, trigger=trigger, tier=tier, window_from=window_from,
                 window_to=window_to, started_at=now, finished_at=None, outcome=RunOutcome.RUNNING.value,
-                requests=0, error=None, **dict.fromkeys(_COUNTERS, 0)))
+                requests=0, error=None, error_code=None, **dict.fromkeys(_COUNTERS, 0)))
             return _inserted_id(result)
 
     async def count_in_run(self, run_id: int, **increments: int) -> None:
@@ -734,10 +738,13 @@ class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateSto
             await self._count(conn, run_id, increments)
 
     async def finish_run(self, run_id: int, *, outcome: RunOutcome, requests: int,
-                         error: str | None = None) -> SyncRun:
+                         error: str | None = None, error_code: str | None = None) -> SyncRun:
+        """End a run: `error` in words (English), `error_code` the same as a `sync.reasons` code
+        (a `RunCode` or a Bling error's) for the dashboard to translate."""
         async with self._write() as conn:
             result = await conn.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(
-                outcome=RunOutcome(outcome).value, requests=requests, error=error, finished_at=self._now()))
+                outcome=RunOutcome(outcome).value, requests=requests, error=error, error_code=error_code,
+                finished_at=self._now()))
             if result.rowcount == 0:
                 raise RunNotFound(run_id)
             row = (await conn.execute(select(sync_runs).where(sync_runs.c.id == run_id))).one()
@@ -784,7 +791,8 @@ class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateSto
                 await conn.execute(insert(unimported_notes), [
                     {"account_id": account_id, "kind": kind, "bling_id": note.bling_id, "number": note.number,
                      "situation": InvoiceStatus(note.situation).value, "issued_at": note.issued_at,
-                     "reason": note.reason, "access_key": note.access_key, "seen_at": now}
+                     "reason": note.reason, "reason_code": note.reason_code, "access_key": note.access_key,
+                     "seen_at": now}
                     for note in by_id.values()
                 ])
 
@@ -797,7 +805,7 @@ class Store(DeliveryStore, BrowseStore, ApiTokenStore, InboxStore, OAuthStateSto
         return [
             UnimportedNote(kind=row.kind, bling_id=row.bling_id, number=row.number,
                            situation=InvoiceStatus(row.situation), issued_at=row.issued_at,
-                           reason=row.reason, access_key=row.access_key)
+                           reason=row.reason, access_key=row.access_key, reason_code=row.reason_code)
             for row in rows
         ]
 

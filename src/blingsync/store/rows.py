@@ -40,4 +40,4 @@ def run_from_row(row: Row[Any]) -> SyncRun:
         window_from=row.window_from, window_to=row.window_to, started_at=row.started_at,
         finished_at=row.finished_at, outcome=RunOutcome(row.outcome),
         counters=RunCounters(**{name: getattr(row, name) for name in RUN_COUNTERS}),
-        requests=row.requests, error=row.error)
+        requests=row.requests, error=row.error, error_code=row.error_code)

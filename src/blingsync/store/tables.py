@@ -52,6 +52,12 @@ NAMING_CONVENTION: Final = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+EMPTY_RUN_SQL: Final = ("outcome = 'ok' AND created = 0 AND updated = 0 AND canceled = 0 "
+                        "AND quarantined = 0")
+"""A run that changed nothing: the predicate of the partial index `ix_sync_runs_empty`, word for
+word what `store.housekeeping.empty_run` builds (literals, not parameters, so that PostgreSQL
+matches the index whatever plan it makes)."""
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware datetime, stored in UTC, returned aware in UTC. A naive datetime is refused at
@@ -162,7 +168,11 @@ orders = Table(
     Index(None, "status", "id"),
     # Migration 0003, for the API's listings and searches across accounts.
     Index(None, "account_id", "id"),
-    Index(None, "issued_at"),
+    # Migration 0007: lists newest issued first, paged by keyset on (issued_at, id), across
+    # accounts and within one (it replaced the index on issued_at alone). On PostgreSQL with
+    # pg_trgm it also makes `TRIGRAM_INDEX`, which is not declared here (see its docstring).
+    Index(None, "issued_at", "id"),
+    Index(None, "account_id", "issued_at", "id"),
     Index(None, "recipient_document"),
     Index(None, "access_key"),
     Index(None, "number"),
@@ -172,6 +182,19 @@ orders = Table(
     Index(None, "account_id", "status"),
     sqlite_autoincrement=True,  # order ids are public (API, exports): never reused
 )
+
+TRIGRAM_INDEX: Final = "ix_orders_recipient_name_trgm"
+"""Migration 0007's GIN trigram index on the folded recipient name (`store.dashboard.folded_name`),
+made only on PostgreSQL and only where pg_trgm could be created. Since it may be absent, it is
+not declared in `metadata`, and schema comparisons leave it out (`include_in_comparison`)."""
+
+
+def include_in_comparison(item: object, name: str | None, type_: str, reflected: bool,
+                          compare_to: object) -> bool:
+    """Alembic's `include_object` for comparing the database with `metadata` (autogenerate and
+    the schema test): everything but the indexes a migration makes only where it can."""
+    return not (type_ == "index" and name == TRIGRAM_INDEX)
+
 
 order_items = Table(
     "order_items",
@@ -317,6 +340,9 @@ inbox = Table(
     Column("outcome", Text, nullable=True),  # what the re-check did, in words; or its last error
     Index("ix_inbox_unprocessed", "received_at",
           sqlite_where=text("processed_at IS NULL"), postgresql_where=text("processed_at IS NULL")),
+    # Migration 0009: the handled webhooks, oldest first, for the retention (store/housekeeping.py).
+    Index("ix_inbox_processed_at", "processed_at",
+          sqlite_where=text("processed_at IS NOT NULL"), postgresql_where=text("processed_at IS NOT NULL")),
 )
 
 api_tokens = Table(
@@ -364,6 +390,20 @@ ui_sessions = Table(
     Index("ix_ui_sessions_user_id", "user_id"),
     Index("ix_ui_sessions_expires_at", "expires_at"),
     sqlite_autoincrement=True,
+)
+
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    # The dashboard's sign-in throttle, shared by every `serve` process (`store/users.py`): one
+    # row per attempt of the last 15 minutes not (yet) known to succeed. The username only as the
+    # SHA-256 of its case-folded form (a password typed in the username box is not kept).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username_key", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_signin_failures_address", "address", "username_key", "failed_at"),
+    Index("ix_signin_failures_failed_at", "failed_at"),
 )
 
 oauth_states = Table(
@@ -423,9 +463,14 @@ sync_runs = Table(
     Column("quarantined", Integer, nullable=False),
     Column("requests", Integer, nullable=False),
     Column("error", Text, nullable=True),
+    Column("error_code", String(64), nullable=True),  # sync.reasons: RunCode or a Bling code
     Index(None, "account_id", "id"),
     Index("ix_sync_runs_running", "account_id",
           sqlite_where=text("outcome = 'running'"), postgresql_where=text("outcome = 'running'")),
+    # Migration 0009: the runs' retention (store/housekeeping.py) walks only what it may delete.
+    Index("ix_sync_runs_empty", "started_at",
+          sqlite_where=text(EMPTY_RUN_SQL), postgresql_where=text(EMPTY_RUN_SQL)),
+    Index("ix_sync_runs_started_at", "started_at"),
 )
 
 quarantine = Table(
@@ -438,6 +483,7 @@ quarantine = Table(
     Column("number", Integer, nullable=True),
     Column("access_key", String, nullable=True),
     Column("reason", Text, nullable=False),
+    Column("reason_code", String(64), nullable=True),  # sync.reasons.QuarantineCode
     Column("payload", LargeBinary, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
@@ -458,6 +504,7 @@ unimported_notes = Table(
     Column("situation", String(32), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
     Column("reason", Text, nullable=False),
+    Column("reason_code", String(64), nullable=True),  # sync.reasons.UnimportedCode
     Column("access_key", String, nullable=True),
     Column("seen_at", UTCDateTime, nullable=False),
     UniqueConstraint("account_id", "kind", "bling_id"),

@@ -1,4 +1,5 @@
-"""Operators of the dashboard (`users`, hashed passwords) and their sign-in sessions (`ui_sessions`).
+"""Operators of the dashboard (`users`, hashed passwords), their sign-in sessions (`ui_sessions`)
+and the sign-in throttle (`signin_failures`).
 
 `Store` inherits `UserStore`, so these are ordinary store methods, one transaction each.
 
@@ -13,9 +14,21 @@ Why it is shaped this way:
 * **Only a SHA-256 of the session token is stored** (like the API tokens): a copy of the
   database does not let anyone sign in. The token carries 256 random bits; a plain hash is enough.
 * **Sliding expiry, written at most once a minute** (`SESSION_TOUCH_GRANULARITY`): a write per
-  page view would turn every read into a write transaction.
+  page view would turn every read into a write transaction. The caller decides what counts as
+  use (the dashboard's background polls do not: `web/ui/auth.py`). **And an absolute end**
+  (`SESSION_MAX_AGE`, 7 days after sign-in, from `created_at`): a tab in constant use, or a
+  stolen cookie kept alive, still ends.
 * **Disabling a user or changing their password ends their sessions**, and a session of a
   disabled user is never returned, so a disabled operator is out at once.
+* **The sign-in throttle is rows in the database** (`begin_signin`), so every `serve` process on
+  the database counts the same failures and a restart forgets none. An attempt is recorded as a
+  failure *before* its password is checked (a success then clears its pair), in one write
+  transaction that counts and inserts: parallel attempts cannot all pass a count none of them
+  has added to yet. That transaction is serialised per address (SQLite: `BEGIN IMMEDIATE`
+  excludes every other writer; PostgreSQL: a transaction-scoped advisory lock on the address).
+  Bounded: rows older than the window are deleted at every attempt, and an address with
+  `per_address` recent failures (whatever the usernames) is locked too, so one address cannot
+  fill the table with made-up usernames.
 """
 
 from __future__ import annotations
@@ -32,12 +45,12 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import anyio.to_thread
-from sqlalchemy import Row, Select, delete, insert, select, update
+from sqlalchemy import Row, Select, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from blingsync.store.errors import NotFoundError, StoreError
 from blingsync.store.part import StorePart
-from blingsync.store.tables import ui_sessions, users
+from blingsync.store.tables import signin_failures, ui_sessions, users
 
 MIN_PASSWORD_LENGTH: Final = 10
 MAX_PASSWORD_LENGTH: Final = 1024
@@ -51,6 +64,9 @@ HASH_BYTES: Final = 32
 
 SESSION_TTL: Final = timedelta(hours=12)
 """A session ends 12 hours after its last use (sliding)."""
+
+SESSION_MAX_AGE: Final = timedelta(days=7)
+"""A session ends 7 days after its sign-in, however much it is used (absolute)."""
 
 SESSION_TOUCH_GRANULARITY: Final = timedelta(minutes=1)
 
@@ -118,6 +134,36 @@ class UiSession:
     last_seen_at: datetime
     flashes: tuple[Flash, ...] = ()
     """Messages waiting to be shown on this browser's next page."""
+
+
+@dataclass(frozen=True)
+class SigninLimits:
+    """The sign-in throttle: `per_pair` failures for one username from one address within
+    `window` lock that pair, `per_address` failures from one address (any usernames) lock the
+    address, each until the oldest of those failures leaves the window."""
+
+    per_pair: int = 5
+    per_address: int = 100
+    window: timedelta = timedelta(minutes=15)
+
+    def __post_init__(self) -> None:
+        if self.per_pair < 1 or self.per_address < 1 or self.window <= timedelta(0):
+            raise ValueError(f"sign-in limits must be positive: {self}")
+
+
+ADDRESS_LENGTH: Final = 64
+"""What `signin_failures.address` holds (an IPv6 address is at most 45 characters)."""
+
+
+def signin_username_key(username: str) -> str:
+    """The throttle's key for a typed username: SHA-256 of its case-folded form."""
+    return hashlib.sha256(username.casefold().encode()).hexdigest()
+
+
+def _signin_lock_key(address: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key per client address."""
+    digest = hashlib.sha256(f"blingsync:signin:{address}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def check_username(username: str) -> str:
@@ -256,29 +302,34 @@ class UserStore(StorePart):
         token = secrets.token_urlsafe(32)
         now = self._now()
         async with self._write() as conn:
-            await conn.execute(delete(ui_sessions).where(ui_sessions.c.expires_at <= now))
+            await conn.execute(delete(ui_sessions).where(or_(
+                ui_sessions.c.expires_at <= now, ui_sessions.c.created_at <= now - SESSION_MAX_AGE)))
             await conn.execute(insert(ui_sessions).values(
                 token_sha256=session_sha256(token), user_id=user_id, csrf_token=secrets.token_urlsafe(32),
-                created_at=now, expires_at=now + ttl, last_seen_at=now))
+                created_at=now, expires_at=min(now + ttl, now + SESSION_MAX_AGE), last_seen_at=now))
             await conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))
             row = (await conn.execute(_session_query().where(
                 ui_sessions.c.token_sha256 == session_sha256(token)))).one()
         return _session(row), token
 
     async def ui_session(self, token: str) -> UiSession | None:
-        """The live session of this token (not expired, its operator not disabled), or None."""
+        """The live session of this token (not expired, not older than `SESSION_MAX_AGE`, its
+        operator not disabled), or None."""
         if not token or len(token) > 128:
             return None
+        now = self._now()
         async with self._read() as conn:
             row = (await conn.execute(_session_query().where(
                 ui_sessions.c.token_sha256 == session_sha256(token),
-                ui_sessions.c.expires_at > self._now(),
+                ui_sessions.c.expires_at > now,
+                ui_sessions.c.created_at > now - SESSION_MAX_AGE,
                 users.c.disabled_at.is_(None)))).first()
         return None if row is None else _session(row)
 
     async def touch_ui_session(self, session: UiSession, *, ttl: timedelta = SESSION_TTL) -> bool:
-        """Slide the session's end to `ttl` from now, unless that was done less than
-        `SESSION_TOUCH_GRANULARITY` ago (then nothing is written). True when it wrote."""
+        """Slide the session's end to `ttl` from now (never past `SESSION_MAX_AGE` after its
+        sign-in), unless that was done less than `SESSION_TOUCH_GRANULARITY` ago (then nothing
+        is written). True when it wrote."""
         now = self._now()
         if now - session.last_seen_at < SESSION_TOUCH_GRANULARITY:
             return False
@@ -286,7 +337,7 @@ class UserStore(StorePart):
             result = await conn.execute(update(ui_sessions).where(
                 ui_sessions.c.id == session.id,
                 ui_sessions.c.last_seen_at <= now - SESSION_TOUCH_GRANULARITY,
-            ).values(last_seen_at=now, expires_at=now + ttl))
+            ).values(last_seen_at=now, expires_at=min(now + ttl, session.created_at + SESSION_MAX_AGE)))
         return result.rowcount > 0
 
     async def set_ui_flashes(self, session_id: int, flashes: Sequence[Flash]) -> None:
@@ -302,6 +353,46 @@ class UserStore(StorePart):
             result = await conn.execute(delete(ui_sessions).where(
                 ui_sessions.c.token_sha256 == session_sha256(token)))
         return result.rowcount > 0
+
+
+    # --- the sign-in throttle -------------------------------------------------------------------
+
+    async def begin_signin(self, username: str, address: str, *,
+                           limits: SigninLimits = SigninLimits()) -> timedelta | None:
+        """Before checking a password typed for `username` from `address`: None, and the attempt
+        is recorded as a failure (`signin_succeeded` clears it); or how long that pair, or that
+        address, must still wait (then nothing is recorded). Rows older than the window go."""
+        key, address = signin_username_key(username), address[:ADDRESS_LENGTH]
+        now = self._now()
+        since = now - limits.window
+        recent = signin_failures.c.failed_at > since
+        here = signin_failures.c.address == address
+
+        def nth_newest(n: int, *where: Any) -> Select[Any]:
+            return (select(signin_failures.c.failed_at).where(here, recent, *where)
+                    .order_by(signin_failures.c.failed_at.desc()).offset(n - 1).limit(1))
+
+        async with self._write() as conn:
+            if self._postgres:  # SQLite's BEGIN IMMEDIATE already excludes every other writer
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _signin_lock_key(address)})
+            await conn.execute(delete(signin_failures).where(signin_failures.c.failed_at <= since))
+            locked: list[datetime] = [found for found in (
+                await conn.scalar(nth_newest(limits.per_pair, signin_failures.c.username_key == key)),
+                await conn.scalar(nth_newest(limits.per_address)),
+            ) if found is not None]
+            if locked:
+                return max(locked) + limits.window - now
+            await conn.execute(insert(signin_failures).values(username_key=key, address=address,
+                                                              failed_at=now))
+        return None
+
+    async def signin_succeeded(self, username: str, address: str) -> None:
+        """A right password: the failures of this username from this address are forgotten."""
+        async with self._write() as conn:
+            await conn.execute(delete(signin_failures).where(
+                signin_failures.c.address == address[:ADDRESS_LENGTH],
+                signin_failures.c.username_key == signin_username_key(username)))
 
 
 def _session_query() -> Select[Any]:

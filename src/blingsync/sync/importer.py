@@ -22,6 +22,10 @@ the same events (the store's unique keys make a half-done note either done or no
 Errors that concern the whole account (revoked token, missing permission, daily limit,
 discontinued API) stop the pass, mark the run failed and put the account in the matching state
 with Bling's words for the user; the cursor stays, so nothing is skipped when it resumes.
+
+Every reason stored (a quarantined note's, a note not imported, a run's error) is English text
+for the logs, the API and the CLI, with a stable code beside it (`sync/reasons.py`) that the
+dashboard says in Portuguese.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from blingsync.store.records import (
     SyncRun,
     UnimportedNote,
 )
+from blingsync.sync.reasons import QuarantineCode, RunCode, UnimportedCode, bling_code, nfe_code
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +271,8 @@ class Importer:
         try:
             detail = await self.client.get_note(ref)
         except InvalidResponse as error:  # as in a sweep: a note Bling describes unreadably waits
-            return await work.quarantine(ref, error.user_message, None)
+            return await work.quarantine(ref, error.user_message, None,
+                                         QuarantineCode.BLING_ANSWER_UNREADABLE)
         except NotFound:
             if self.client.generation is ApiGeneration.V2:
                 return Recheck("not re-checked: API v2 found no note with this id at its número and "
@@ -325,20 +331,24 @@ class Importer:
             log.warning("account %s: import stopped: %s", self.account.name, error)
             await self.store.finish_run(run_id, outcome=RunOutcome.FAILED,
                                         requests=self.client.stats.requests - requests_before,
-                                        error=error.user_message)
+                                        error=error.user_message, error_code=bling_code(error))
             raise _AccountStopped(error, state) from error
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.store.finish_run(run_id, outcome=RunOutcome.FAILED,
                                             requests=self.client.stats.requests - requests_before,
-                                            error="the import was interrupted")
+                                            error="the import was interrupted",
+                                            error_code=RunCode.INTERRUPTED)
             raise
         for tier in window.tiers:
             await self.store.advance_cursor(self.account.id, window.stream, tier, window.end)
         outcome = RunOutcome.PARTIAL if sweep.problems else RunOutcome.OK
+        code = None
+        if sweep.problems:  # notes quarantined, or only listing entries without an id skipped
+            code = RunCode.NOTES_QUARANTINED if sweep.held else RunCode.LISTING_ENTRIES_SKIPPED
         return await self.store.finish_run(
             run_id, outcome=outcome, requests=self.client.stats.requests - requests_before,
-            error="; ".join(sweep.problems[:5]) or None)
+            error="; ".join(sweep.problems[:5]) or None, error_code=code)
 
 
 def _lookback(tiers: Sequence[SweepTier], name: str) -> timedelta:
@@ -357,6 +367,7 @@ class _NoteImport:
         self.kind = kind
         self._run = run_id
         self.problems: list[str] = []
+        self.held = 0  # notes quarantined by this import
         self.importable = {InvoiceStatus.DANFE_PRINTED}
         if self.account.settings.import_authorized:
             self.importable.add(InvoiceStatus.AUTHORIZED)
@@ -381,22 +392,25 @@ class _NoteImport:
             except NotFound:
                 return await self.quarantine(
                     note, "Bling has no XML for this note (its document link and /nfe/documento both "
-                    "answered not found)", None)
+                    "answered not found)", None, QuarantineCode.XML_MISSING)
             order = parse_nfe(xml)
             if order.operation != 1:
                 log.info("account %s: note %s is an entrada (tpNF 0), not shipped", self.account.name,
                          note.numero)
                 return Recheck("not imported: the XML is of an NF de entrada (tpNF 0), which is not shipped")
             if order.model != self.kind.modelo:
-                raise NfeError(f"the XML is of modelo {order.model}, but Bling lists the note as "
+                raise _Refused(QuarantineCode.WRONG_MODELO,
+                               f"the XML is of modelo {order.model}, but Bling lists the note as "
                                f"{self.kind.value.upper()} (modelo {self.kind.modelo})")
             if order.authorization is None or order.authorization.status_code not in AUTHORISED:
                 code = order.authorization.status_code if order.authorization else None
-                raise NfeError("the XML carries no SEFAZ authorisation (protNFe"
+                raise _Refused(QuarantineCode.NOT_AUTHORISED,
+                               "the XML carries no SEFAZ authorisation (protNFe"
                                + (f" with cStat {code}" if code is not None else " missing")
                                + "): a note without one must not be shipped")
             if order.access_key != (detail.summary.chave or order.access_key):
-                raise NfeError(f"the XML is of note {order.access_key}, but Bling lists "
+                raise _Refused(QuarantineCode.CHAVE_MISMATCH,
+                               f"the XML is of note {order.access_key}, but Bling lists "
                                f"{detail.summary.chave} for note {note.numero}")
             links = OrderLinks(
                 danfe=detail.danfe_url.reveal() if detail.danfe_url else None,
@@ -411,23 +425,40 @@ class _NoteImport:
             # The detail is gone: deleted in Bling between the listing and now.
             log.info("account %s: note %s vanished before it was read", self.account.name, note.numero)
             return Recheck("not imported: the note no longer exists in Bling")
-        except (NfeError, InvalidResponse) as error:
-            reason = error.user_message if isinstance(error, BlingError) else str(error)
-            return await self.quarantine(note, reason, xml)
+        except InvalidResponse as error:
+            return await self.quarantine(note, error.user_message, xml,
+                                         QuarantineCode.BLING_ANSWER_UNREADABLE)
+        except NfeError as error:
+            return await self.quarantine(note, str(error), xml,
+                                         error.code if isinstance(error, _Refused) else nfe_code(error))
         except ValueError as error:  # a reference the API cannot follow (a v2 note without série)
             return await self.quarantine(
-                note, f"Bling's record of this note cannot be followed: {error}", xml)
+                note, f"Bling's record of this note cannot be followed: {error}", xml,
+                QuarantineCode.REFERENCE_UNFOLLOWABLE)
 
-    async def quarantine(self, note: NoteRef, reason: str, payload: bytes | None) -> Recheck:
+    async def quarantine(self, note: NoteRef, reason: str, payload: bytes | None,
+                         code: QuarantineCode) -> Recheck:
+        """Quarantine the note: `reason` in words (English), `code` the same for the dashboard."""
         assert note.bling_id is not None  # noqa: S101 - see import_note
         log.warning("account %s: note %s quarantined: %s", self.account.name, note.numero, reason)
         self.problems.append(f"note {note.numero}: {reason}")
+        self.held += 1
         await self.store.quarantine(self.account.id, QuarantineEntry(
             kind=self.kind.value, bling_id=note.bling_id, reason=reason, number=note.numero,
             access_key=note.chave,
             payload=payload[:QUARANTINE_PAYLOAD_BYTES] if payload is not None else None,
+            reason_code=code,
         ), run_id=self._run)
         return Recheck(f"quarantined: {reason}")
+
+
+class _Refused(NfeError):
+    """The importer's own refusal of an XML the parser read (another modelo, no SEFAZ
+    authorisation, another note's chave), with its quarantine code."""
+
+    def __init__(self, code: QuarantineCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 def _saved_in_words(saved: SaveOutcome, situation: InvoiceStatus) -> str:
@@ -529,8 +560,10 @@ class _Sweep(_NoteImport):
         pending, self._pending = self._pending, []
         for record in pending:
             if record.bling_id is not None:
+                self.held += 1
                 await self.store.quarantine(self.account.id, QuarantineEntry(
                     kind=self.kind.value, bling_id=record.bling_id, reason=record.reason,
+                    reason_code=QuarantineCode.LISTING_ENTRY_UNREADABLE,
                 ), run_id=self.run_id)
 
     def _report(self) -> None:
@@ -585,7 +618,7 @@ class _Sweep(_NoteImport):
                 waiting.append(UnimportedNote(
                     kind=self.kind.value, bling_id=note.bling_id, number=note.numero,
                     situation=note.status, issued_at=note.issued_at, access_key=note.chave,
-                    reason=_waiting_reason(age),
+                    reason=_waiting_reason(age), reason_code=UnimportedCode.WAITING_FOR_DANFE,
                 ))
         await self.store.replace_unimported(self.account.id, self.kind.value, waiting,
                                             within=(self.window.start, self.window.end))

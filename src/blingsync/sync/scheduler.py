@@ -320,7 +320,7 @@ class Scheduler:
             self._wake.set()
         if self._metrics is not None:
             self._metrics.record_sync(SyncRecord(account.name, result.report if result else None,
-                                                 result.calls if result else None, finished - started))
+                                                 finished - started))
         if result is not None:
             if result.report.error:
                 log.warning("scheduler: account %s: %s", account.name, result.report.error)

@@ -44,7 +44,7 @@ from blingsync.bling.errors import (
 )
 from blingsync.bling.models import CompanyInfo, PermissionCheck
 from blingsync.config import DEFAULT_BLING_URL
-from blingsync.service import Added, Service, ServiceError
+from blingsync.service import Added, CodeNotExchanged, Service, ServiceError
 from blingsync.store import AccountExists, AccountNotFound, CredentialsUnreadable
 from blingsync.store.oauth import OAuthAttempt, OAuthRefusal
 from blingsync.store.records import Account, AccountSettings, Credentials, V3Credentials
@@ -317,25 +317,18 @@ class _NoTokens(Exception):
     """The code exchange did not complete (Bling unreachable): nothing usable was stored."""
 
 
-async def _has_tokens(service: Service, account_id: int) -> bool:
-    credentials = await service.store.credentials(account_id)
-    return isinstance(credentials, V3Credentials) and credentials.tokens is not None
-
-
 async def _add(service: Service, attempt: OAuthAttempt, client_id: str, client_secret: str,
                code: str) -> _Result:
     try:
         added = await service.add_account(attempt.account_name, client_id=client_id,
                                           client_secret=client_secret, code=code, settings=attempt.settings)
-    except ServiceError as exc:
-        # Stored, but the check did not finish: with tokens the account works (the check can be
-        # repeated); without, the exchange itself failed and the account is only in the way of
-        # the next attempt under the same name.
-        account = await service.store.account(attempt.account_name)
-        if await _has_tokens(service, account.id):
-            return _Result(Outcome.CHECK_PENDING, added=Added(account, [], None), note=str(exc))
-        await service.store.remove_account(account.name)
+    except CodeNotExchanged as exc:  # the service removed the account again
         raise _NoTokens() from exc
+    except ServiceError as exc:
+        # Stored with tokens, but the check did not finish: the account works, the check can be
+        # repeated.
+        account = await service.store.account(attempt.account_name)
+        return _Result(Outcome.CHECK_PENDING, added=Added(account, [], None), note=str(exc))
     if added.company is not None:
         twins = [other for other in await service.store.accounts_by_company(added.company.id)
                  if other.id != added.account.id]
@@ -359,12 +352,11 @@ async def _reconnect(service: Service, name: str, client_id: str, client_secret:
         await service.store.save_credentials(before.id, old)
     try:
         added = await service.reconnect(name, client_id=client_id, client_secret=client_secret, code=code)
-    except ServiceError as exc:
-        if await _has_tokens(service, before.id):
-            return _Result(Outcome.CHECK_PENDING, added=Added(await service.store.account(name), [], None),
-                           note=str(exc))
-        await service.store.save_credentials(before.id, old)  # the old connection is all there is
+    except CodeNotExchanged as exc:  # the service put the old credentials back
         raise _NoTokens() from exc
+    except ServiceError as exc:
+        return _Result(Outcome.CHECK_PENDING, added=Added(await service.store.account(name), [], None),
+                       note=str(exc))
     if added.company is not None and _other_company(before, added.company):
         # The brand signed in to another Bling company: its orders must not mix with this
         # account's. Everything goes back as it was.

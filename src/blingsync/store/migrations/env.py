@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from blingsync.store.tables import metadata
+from blingsync.store.tables import include_in_comparison, metadata
 
 config = context.config
 
@@ -22,6 +22,7 @@ def _run_online(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by rebuilding tables
         compare_type=True,
+        include_object=include_in_comparison,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,9 +1,12 @@
 """Opaque page cursors for the order list.
 
-A cursor holds the last id of the page it ends, the direction, and a fingerprint of the filters
-it was made under: a cursor used with other filters (or the other direction) would page through
-a different list from a position that means nothing there, so it is refused with a message
-instead. Clients must treat it as opaque text; its format may change.
+A cursor holds the position of the row its page ended at (that order's issue time and id: the
+list's keyset, `store.dashboard.OrderKey`), the sort, and a fingerprint of the filters it was
+made under: a cursor used with other filters (or another sort) would page through a different
+list from a position that means nothing there, so it is refused with a message instead. The
+position is the row's values, not only its id, so the next page is found even if that order has
+been removed since. Clients must treat a cursor as opaque text; its format may change (version
+1, before the list was ordered by issue date, held only the id and is refused in words).
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ import base64
 import binascii
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
+
+from blingsync.store.dashboard import OrderKey
+
+_VERSION = 2
+_MAX_ID = 2_147_483_647
 
 
 class CursorInvalid(ValueError):
@@ -24,26 +33,38 @@ def fingerprint(filters: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def encode(last_id: int, *, descending: bool, filters: dict[str, Any]) -> str:
-    body = json.dumps({"v": 1, "id": last_id, "desc": descending, "f": fingerprint(filters)},
-                      separators=(",", ":"))
+def encode(key: OrderKey, *, sort: str, filters: dict[str, Any]) -> str:
+    body = json.dumps({"v": _VERSION, "t": key.issued_at.astimezone(UTC).isoformat(), "id": key.id,
+                       "s": sort, "f": fingerprint(filters)}, separators=(",", ":"))
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def decode(cursor: str, *, descending: bool, filters: dict[str, Any]) -> int:
-    """The last id the cursor's page ended at."""
+def decode(cursor: str, *, sort: str, filters: dict[str, Any]) -> OrderKey:
+    """The position (the last row's key) the cursor's page ended at."""
+    key: OrderKey | None = None
+    version: object = None
+    made_sort = made_for = ""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         body = json.loads(raw)
-        last_id, desc, made_for = body["id"], body["desc"], body["f"]
-        valid = (body.get("v") == 1 and type(last_id) is int and 0 <= last_id <= 2_147_483_647
-                 and isinstance(desc, bool) and isinstance(made_for, str))
-    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
-        valid = False
-    if not valid:
+        version = body.get("v")
+        if version == _VERSION:
+            issued_at, last_id, made_sort, made_for = body["t"], body["id"], body["s"], body["f"]
+            if (type(last_id) is int and 0 <= last_id <= _MAX_ID and isinstance(issued_at, str)
+                    and isinstance(made_sort, str) and isinstance(made_for, str)):
+                when = datetime.fromisoformat(issued_at)
+                if when.tzinfo is not None and when.utcoffset() is not None:
+                    key = OrderKey(when.astimezone(UTC), last_id)
+    except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError,
+            OverflowError):
+        key = None
+    if key is None:
+        if version == 1:
+            raise CursorInvalid("cursor was made by an earlier version of this API, which ordered the list "
+                                "by id: leave it out to start again at the first page")
         raise CursorInvalid("cursor is not one this API gave out: pass `next_cursor` from the previous "
                             "page unchanged, or leave it out to start at the first page")
-    if desc != descending or made_for != fingerprint(filters):
+    if made_sort != sort or made_for != fingerprint(filters):
         raise CursorInvalid("cursor belongs to a list with other filters or another sort: use the same "
                             "parameters as the page it came from, or leave it out to start again")
-    return int(last_id)
+    return key

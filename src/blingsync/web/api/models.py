@@ -351,7 +351,8 @@ class OrderSummaryOut(BaseModel):
 class OrderPage(BaseModel):
     data: list[OrderSummaryOut]
     next_cursor: str | None = Field(
-        description="Pass as `cursor` (with the same filters) for the next page; null: this was the last.")
+        description="Pass as `cursor` (with the same filters and sort) for the next page; null: this was "
+                    "the last.")
 
 
 # --- events and deliveries --------------------------------------------------------------------

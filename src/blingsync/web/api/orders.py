@@ -1,5 +1,9 @@
 """`/api/v1/orders`: list with filters and search (cursor pages), one order as the order JSON,
-and the note's XML as imported."""
+and the note's XML as imported.
+
+The list is the dashboard's order search (`Store.find_orders`, the query behind Pedidos): the
+same filters and the same search box give the same orders in the same order, here a cursor
+page at a time."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from blingsync.domain import BRASILIA, OrderStatus
 from blingsync.orderjson import order_json
 from blingsync.service import Service
-from blingsync.store.browse import OrderQuery
+from blingsync.store.dashboard import OrderKey, OrderSearch, OrderSort
 from blingsync.web import deps
 from blingsync.web.api import cursors
 from blingsync.web.api.auth import require_read
@@ -51,35 +55,39 @@ async def list_orders(
     q: Annotated[str | None, Query(
         min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Search: a note number, a chave (spaces allowed), the recipient's CPF/CNPJ (any "
-                    "punctuation) or part of the recipient's name.", examples=["Maria"])] = None,
-    sort: Annotated[Literal["-id", "id"], Query(
-        description="-id: newest first (default); id: oldest first.")] = "-id",
+                    "punctuation), an item's SKU, or part of the recipient's name (case and accents "
+                    "ignored; a text with a digit is never a name).", examples=["Maria"])] = None,
+    sort: Annotated[Literal["-issued_at", "issued_at", "-id", "id"], Query(
+        description="-issued_at: newest issued first (default); issued_at: oldest issued first; "
+                    "-id: last imported first; id: first imported first. Orders issued at the same "
+                    "instant follow their ids.")] = "-issued_at",
     limit: Annotated[int, Query(ge=1, le=500, description="Orders per page.")] = 50,
     cursor: Annotated[str | None, Query(
         max_length=200, description="`next_cursor` of the previous page (same filters and sort).")] = None,
 ) -> OrderPage:
-    """Orders, newest first by default, a page at a time. Pages follow a cursor, not an offset:
-    orders imported while you page never make you see one twice or miss one."""
+    """Orders, newest issued first by default, a page at a time. Pages follow a cursor, not an
+    offset: orders imported while you page never make you see one twice or miss one."""
     if issued_from is not None and issued_to is not None and issued_from > issued_to:
         raise HTTPException(422, detail=f"issued_from {issued_from} is after issued_to {issued_to}")
-    descending = sort == "-id"
+    newest_first = sort.startswith("-")
+    order_sort = OrderSort.IMPORTED if sort.lstrip("-") == "id" else OrderSort.ISSUED
     filters: dict[str, Any] = {"account_id": account_id, "status": status, "issued_from": issued_from,
                                "issued_to": issued_to, "q": q}
-    after_id = None
+    past = None
     if cursor is not None:
         try:
-            after_id = cursors.decode(cursor, descending=descending, filters=filters)
+            past = cursors.decode(cursor, sort=sort, filters=filters)
         except cursors.CursorInvalid as exc:
             raise HTTPException(422, detail=str(exc)) from None
-    query = OrderQuery(
+    search = OrderSearch(
         account_id=account_id, status=status,
         issued_from=None if issued_from is None else _day_start(issued_from),
         issued_before=None if issued_to is None else _day_end(issued_to),
         q=q)
-    found = await service.store.browse_orders(query, after_id=after_id, descending=descending,
-                                              limit=limit + 1)
+    found = await service.store.find_orders(search, sort=order_sort, newest_first=newest_first, past=past,
+                                            limit=limit + 1)
     page = found[:limit]
-    next_cursor = (cursors.encode(page[-1].id, descending=descending, filters=filters)
+    next_cursor = (cursors.encode(OrderKey(page[-1].issued_at, page[-1].id), sort=sort, filters=filters)
                    if len(found) > limit else None)
     return OrderPage(data=[OrderSummaryOut.of(order) for order in page], next_cursor=next_cursor)
 

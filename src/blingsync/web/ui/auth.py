@@ -6,8 +6,17 @@ Why it is shaped this way:
 
 * **The cookie holds a random token; the database only its SHA-256** (`store/users.py`). The
   cookie is HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site POSTs), Secure
-  when `BLINGSYNC_PUBLIC_URL` is https, and a browser-session cookie: the 12-hour sliding expiry
-  is enforced by the server, which is the only clock that counts.
+  when `BLINGSYNC_PUBLIC_URL` is https, and a browser-session cookie: the expiry (12 hours
+  after the last use, and 7 days after sign-in whatever the use) is enforced by the server,
+  which is the only clock that counts.
+* **A background poll is not a use.** The live regions that refresh every 10 s send
+  `X-Blingsync-Poll: 1` (`hx-headers` on the polling element): their requests never slide the
+  session (nor write to the database), so a tab left open on a shared computer still signs out
+  after 12 idle hours. The header can only make a session end sooner, never later, so a client
+  that forges or drops it gains nothing. A poll that finds no session gets 401 with
+  `HX-Redirect: /entrar?next=<the page>`: HTMX acts on `HX-Redirect` before looking at the
+  status, so the browser leaves the page (which ends the polling) for the sign-in form, and
+  comes back to the page after it.
 * **A new token at every sign-in** (session fixation): whatever token a browser had before is
   deleted, never promoted.
 * **CSRF: a synchroniser token per session**, sent back in the form (`csrf_token`) or, for HTMX,
@@ -16,10 +25,11 @@ Why it is shaped this way:
   this site too: a second, independent line.
 * **The sign-in form has its own CSRF token** (a cookie and the same value in the form, before
   any session exists), so another site cannot sign a browser in as the attacker's operator.
-* **The throttle is in memory** (per username and client address: 5 failures within 15 minutes
-  lock that pair for the rest of the window). It holds for one process, which is what
-  `blingsync serve` runs; several processes behind a balancer each count their own failures
-  (documented in docs/dashboard.md). Memory is bounded: old entries are swept.
+* **The throttle is in the database** (`UserStore.begin_signin`): 5 failures for one username
+  from one client address within 15 minutes lock that pair, 100 from one address (any
+  usernames) lock the address, for the rest of the window; every process on the database
+  counts the same failures, and a restart forgets none. The address is the client's IP, an
+  IPv6 one taken as its /64 (one machine usually holds a whole /64).
 * **`next` only leads to a local path** (`/contas?x=1`): never `//host`, a scheme, or a
   backslash (browsers read `/\\host` as `//host`).
 """
@@ -27,18 +37,17 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Final
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request, Response
 
 from blingsync.service import Service
-from blingsync.store.users import SESSION_TTL, Flash, UiSession
+from blingsync.store.users import SESSION_TTL, Flash, SigninLimits, UiSession
 from blingsync.web.deps import service as service_of
 from blingsync.web.ui.render import UiError, flashes_shown, pending_flashes, ui_session
 
@@ -47,14 +56,15 @@ SIGNIN_COOKIE: Final = "blingsync_entrar"
 """The sign-in form's own CSRF token (before any session exists)."""
 CSRF_FIELD: Final = "csrf_token"
 CSRF_HEADER: Final = "X-CSRF-Token"
+POLL_HEADER: Final = "X-Blingsync-Poll"
+"""Sent (value "1") by the live regions' background refreshes: such a request is not a use of
+the session (see the module docstring)."""
 SIGNIN_PATH: Final = "/entrar"
 HOME: Final = "/contas"
 
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-THROTTLE_FAILURES: Final = 5
-THROTTLE_WINDOW: Final = timedelta(minutes=15)
-THROTTLE_MAX_KEYS: Final = 10_000
+SIGNIN_LIMITS: Final = SigninLimits(per_pair=5, per_address=100)
 
 
 @dataclass(frozen=True)
@@ -82,15 +92,21 @@ def clear_session_cookie(response: Response, service: Service) -> None:
                            secure=secure_cookies(service))
 
 
+def is_poll(request: Request) -> bool:
+    """A live region's background refresh (`X-Blingsync-Poll: 1`), not the operator's doing."""
+    return request.headers.get(POLL_HEADER) == "1"
+
+
 async def current_session(request: Request) -> UiSession | None:
     """The live session of the request's cookie (looked up once per request), its expiry slid
-    forward; sets `request.state.ui_session` and `request.state.operator`."""
+    forward unless the request is a background poll; sets `request.state.ui_session` and
+    `request.state.operator`."""
     if hasattr(request.state, "ui_session"):
         return ui_session(request)
     service = service_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     session = await service.store.ui_session(token) if token else None
-    if session is not None:
+    if session is not None and not is_poll(request):
         await service.store.touch_ui_session(session, ttl=SESSION_TTL)
     request.state.ui_session = session
     request.state.operator = None if session is None else Operator(session.user_id, session.username)
@@ -128,26 +144,30 @@ def _signin_url(request: Request) -> str:
 
 async def require_operator(request: Request, session: Session) -> Operator:
     """The signed-in operator. Nobody signed in (or the session expired): a page GET is sent to
-    `/entrar?next=<path>` (303); a POST or an HTMX request gets 401 (HTMX is told, through
-    `HX-Redirect`, to load the sign-in page)."""
+    `/entrar?next=<path>` (303); a POST, an HTMX request or a poll gets 401 with `HX-Redirect`
+    to the sign-in page, its `next` the page the request came from, so HTMX leaves the page
+    (and stops polling) for the sign-in form."""
     if session is None:
-        if request.method in ("GET", "HEAD") and not is_htmx(request):
+        if request.method in ("GET", "HEAD") and not is_htmx(request) and not is_poll(request):
             raise UiError(303, "auth.signin.required", headers={"Location": _signin_url(request)})
-        referer_path = _local_referer(request)
-        target = f"{SIGNIN_PATH}?next={quote(referer_path, safe='/')}" if referer_path else SIGNIN_PATH
+        page = _requesting_page(request)
+        target = f"{SIGNIN_PATH}?next={quote(page, safe='/')}" if page else SIGNIN_PATH
         raise UiError(401, "auth.signin.expired", headers={"HX-Redirect": target})
     return Operator(session.user_id, session.username)
 
 
-def _local_referer(request: Request) -> str | None:
-    referer = request.headers.get("referer")
-    if not referer:
-        return None
-    parts = urlsplit(referer)
-    if not same_origin(request, referer):
-        return None
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    return safe_next(path, default="") or None
+def _requesting_page(request: Request) -> str | None:
+    """The page of this site an HTMX request was sent from, as a local path: HTMX's
+    `HX-Current-URL` (the page's address), else the `Referer`."""
+    for header in ("hx-current-url", "referer"):
+        url = request.headers.get(header)
+        if not url or not same_origin(request, url):
+            continue
+        parts = urlsplit(url)
+        page = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""), default="")
+        if page:
+            return page
+    return None
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
@@ -245,62 +265,28 @@ def safe_next(value: str | None, default: str = HOME) -> str:
 # --- throttle ------------------------------------------------------------------------------------
 
 
-@dataclass
-class SigninThrottle:
-    """Failed sign-ins per (username, client address) within `window`; `limit` failures lock
-    the pair until the oldest of them leaves the window."""
-
-    clock: Callable[[], datetime]
-    limit: int = THROTTLE_FAILURES
-    window: timedelta = THROTTLE_WINDOW
-    max_keys: int = THROTTLE_MAX_KEYS
-    _failures: dict[tuple[str, str], deque[datetime]] = field(default_factory=dict)
-
-    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
-
-    def wait(self, username: str, address: str) -> timedelta | None:
-        """How long this pair must wait before trying again, or None."""
-        now = self.clock()
-        times = self._recent((username.casefold(), address), now)
-        if len(times) < self.limit:
-            return None
-        return times[-self.limit] + self.window - now
-
-    def failed(self, username: str, address: str) -> None:
-        now = self.clock()
-        key = (username.casefold(), address)
-        if key not in self._failures and len(self._failures) >= self.max_keys:
-            self._sweep(now)
-        self._recent(key, now)
-        self._failures.setdefault(key, deque(maxlen=self.limit * 2)).append(now)
-
-    def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop((username.casefold(), address), None)
-
-    def _sweep(self, now: datetime) -> None:
-        for key in list(self._failures):
-            self._recent(key, now)
-        while len(self._failures) >= self.max_keys:  # all recent: forget the oldest entries
-            del self._failures[next(iter(self._failures))]
-
-
-def signin_throttle(request: Request) -> SigninThrottle:
-    """The app's one throttle (in `app.state`, so each app, each test, has its own)."""
-    state = request.app.state
-    throttle: SigninThrottle | None = getattr(state, "ui_signin_throttle", None)
-    if throttle is None:
-        throttle = SigninThrottle(clock=service_of(request).now)
-        state.ui_signin_throttle = throttle
-    return throttle
+def signin_limits(request: Request) -> SigninLimits:
+    """The throttle's limits: `SIGNIN_LIMITS`, unless the app says otherwise (`app.state.
+    ui_signin_limits`, which tests set to reach a limit in a few requests)."""
+    limits: SigninLimits = getattr(request.app.state, "ui_signin_limits", SIGNIN_LIMITS)
+    return limits
 
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def signin_address(request: Request) -> str:
+    """Whom the throttle counts: the client's IP address, an IPv6 one as its /64 network (one
+    machine usually holds a whole /64, so counting its addresses one by one would count
+    nothing)."""
+    host = client_address(request)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

@@ -17,6 +17,8 @@ from typing import Final
 
 from markupsafe import Markup
 
+from blingsync.web.ui.i18n import number_br
+
 PALETTE: Final = (("series-1", "#2453c9"), ("series-2", "#0e9384"), ("series-4", "#7c3aed"),
                   ("series-5", "#db2777"), ("series-7", "#0891b2"))
 """Series colours in order, as the stylesheet's `.series-N` classes and the same colour as a
@@ -48,23 +50,37 @@ class ChartTexts:
     empty: str  # shown instead of the picture when every value is zero
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 5 × 10^k that is ≥ `value` (at least 1): the top of the y axis."""
-    if value <= 1:
-        return 1
-    magnitude = int(10 ** (len(str(value)) - 1))  # exact, unlike a float logarithm
-    for step in (1, 2, 5, 10):
-        if step * magnitude >= value:
-            return step * magnitude
-    return 10 * magnitude  # pragma: no cover - the loop always returns
+MAX_INTERVALS: Final = 6
+"""The most gaps between the y axis's grid lines: enough to read a bar against, few enough that
+the labels never crowd (the plot is about 200 px tall)."""
+
+
+def nice_ticks(value: int, max_intervals: int = MAX_INTERVALS) -> tuple[int, ...]:
+    """The y axis's grid values for a tallest bar of `value`: 0 and evenly spaced steps of
+    1, 2 or 5 × 10^k, the smallest such step that reaches `value` in at most `max_intervals`
+    gaps; the top tick is the first multiple of the step ≥ `value` (and ≥ 1, so an empty chart
+    still has an axis). 7 -> 0 2 4 6 8; 100 -> 0 20 … 100; 1234 -> 0 500 1000 1500."""
+    if max_intervals < 1:
+        raise ValueError(f"max_intervals must be at least 1, not {max_intervals}")
+    value = max(1, value)
+    magnitude = 1
+    while True:
+        for unit in (1, 2, 5):
+            step = unit * magnitude
+            intervals = -(-value // step)  # ceiling division, exact for any integer
+            if intervals <= max_intervals:
+                return tuple(step * i for i in range(intervals + 1))
+        magnitude *= 10
 
 
 def stacked_bars(categories: Sequence[str], series: Sequence[Series], texts: ChartTexts, *,
-                 chart_id: str = "chart", number: Callable[[int], str] = str,
+                 chart_id: str = "chart", number: Callable[[int], str] = number_br,
                  width: int = 720, height: int = 240, label_every: int = 5) -> Markup:
     """A stacked bar per category (a day, say), one segment per series (a brand), with a legend
     and the table of numbers. Categories are drawn left to right in the order given; the x axis
-    labels every `label_every`-th category and the last one."""
+    labels every `label_every`-th category and the last one; the y axis has the grid lines of
+    `nice_ticks`. Every number (grid, tooltips, legend, table) is written by `number`, pt-BR
+    ("1.000") unless the caller says otherwise."""
     if _ID.fullmatch(chart_id) is None:
         raise ValueError(f"chart_id must be a short lower-case identifier, not {chart_id!r}")
     for one in series:
@@ -109,9 +125,12 @@ def _svg(categories: Sequence[str], series: Sequence[Series], colors: Sequence[t
          totals: Sequence[int],
          texts: ChartTexts, chart_id: str, number: Callable[[int], str], width: int, height: int,
          label_every: int) -> Markup:
-    left, right, top, bottom = 44, 8, 10, 26
+    ticks = nice_ticks(max(totals))
+    labels = [number(tick) for tick in ticks]
+    # Room on the left for the longest grid label (about 6.5 px a character at 11 px).
+    left, right, top, bottom = max(32, 12 + round(6.5 * max(len(label) for label in labels))), 8, 10, 26
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = nice_ceiling(max(totals))
+    top_value = ticks[-1]
     band = plot_w / len(categories)
     bar = max(1.0, band * 0.72)
 
@@ -124,17 +143,16 @@ def _svg(categories: Sequence[str], series: Sequence[Series], colors: Sequence[t
         'preserveAspectRatio="xMidYMid meet">'
         '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>'
     ).format(w=width, h=height, id=chart_id, title=texts.title, desc=texts.description)]
-    # Grid: the axis top, its half and the baseline (a quarter too when it lands on a whole number).
-    ticks = sorted({0, top_value, top_value // 2} | ({top_value // 4} if top_value % 4 == 0 else set()))
+    # Grid: evenly spaced lines from the baseline to the axis top (`nice_ticks`).
     out.append(Markup('<g class="chart__ticks" aria-hidden="true">'))
-    for tick in ticks:
+    for tick, label in zip(ticks, labels, strict=True):
         ty = _f(y(tick))
         line_class = "chart__axis" if tick == 0 else "chart__grid"
         out.append(Markup(
             '<line class="{line}" x1="{x1}" x2="{x2}" y1="{y}" y2="{y}" stroke="#dfe3ea" stroke-width="1"/>'
             '<text class="chart__label" x="{tx}" y="{y}" dy="0.32em" text-anchor="end" font-size="11" '
             'fill="#5b6779">{label}</text>'
-        ).format(line=line_class, x1=left, x2=width - right, y=ty, tx=left - 6, label=number(tick)))
+        ).format(line=line_class, x1=left, x2=width - right, y=ty, tx=left - 6, label=label))
     out.append(Markup("</g>"))
     out.append(Markup('<g class="chart__bars">'))
     for i, category in enumerate(categories):
@@ -205,4 +223,4 @@ def _f(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-__all__ = ["OTHERS", "PALETTE", "ChartTexts", "Series", "nice_ceiling", "stacked_bars"]
+__all__ = ["MAX_INTERVALS", "OTHERS", "PALETTE", "ChartTexts", "Series", "nice_ticks", "stacked_bars"]

@@ -13,15 +13,16 @@ Why it is shaped this way:
   modules use exists, so such typos are caught before a release.
 * **A key defined in two files is an error at load**: two areas silently overriding each other's
   texts is how a button ends up saying the wrong thing.
-* **Formats are pt-BR by hand** (`1.234,56`, `R$`, `dd/mm/aaaa hh:mm` in America/Sao_Paulo), not
-  through the process locale: `locale.setlocale` is process-wide and the server's locale is
-  whatever the machine has.
+* **Formats are pt-BR by hand** (`1.234,56`, `R$`, `dd/mm/aaaa hh:mm` in America/Sao_Paulo,
+  `(11) 98765-4321`), not through the process locale: `locale.setlocale` is process-wide and the
+  server's locale is whatever the machine has.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import string
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
@@ -185,6 +186,13 @@ def datetime_br(value: datetime | None) -> str:
     return _local(value).strftime("%d/%m/%Y %H:%M")
 
 
+def datetime_short_br(value: datetime | None) -> str:
+    """'dd/mm hh:mm' in America/Sao_Paulo: for a moment a few days away at most (a next retry)."""
+    if value is None:
+        return EMPTY
+    return _local(value).strftime("%d/%m %H:%M")
+
+
 def date_br(value: date | datetime | None) -> str:
     """'dd/mm/aaaa' (a datetime is first taken to America/Sao_Paulo)."""
     if value is None:
@@ -192,3 +200,43 @@ def date_br(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         value = _local(value)
     return value.strftime("%d/%m/%Y")
+
+
+_PHONE_TYPED: Final = re.compile(r"[0-9\s().+-]+")
+"""What a typed phone may hold besides its digits: anything else (a letter, "ramal") is left as typed."""
+_SPECIAL_PREFIXES: Final = ("0300", "0500", "0800", "0900")
+
+
+def phone(value: str | None) -> str:
+    """A Brazilian phone as people write it: '11987654321' -> '(11) 98765-4321' (mobile, nine
+    digits), '1134567890' -> '(11) 3456-7890' (landline); with the country code, '+55 (11) ...';
+    with the trunk zero ('011...'), as without it; '08001234567' -> '0800 123 4567'; a number
+    without area code, '98765-4321'. Anything not recognised is shown as typed (trimmed);
+    missing -> '—'."""
+    if value is None or not value.strip():
+        return EMPTY
+    typed = value.strip()
+    if _PHONE_TYPED.fullmatch(typed) is None:
+        return typed
+    digits = "".join(c for c in typed if c.isdigit())
+    if len(digits) == 11 and digits.startswith(_SPECIAL_PREFIXES):
+        return f"{digits[:4]} {digits[4:7]} {digits[7:]}"
+    country = ""
+    if len(digits) in (12, 13) and digits.startswith("55"):
+        country, digits = "+55 ", digits[2:]
+    elif len(digits) in (11, 12) and digits.startswith("0"):
+        digits = digits[1:]  # the trunk zero dialled before the area code
+    elif "+" in typed:
+        return typed  # another country's number
+    area, local = (digits[:2], digits[2:]) if len(digits) in (10, 11) else ("", digits)
+    if area and "0" in area:  # no Brazilian area code (DDD) has a zero
+        return typed
+    if len(local) == 9 and local[0] == "9":
+        number = f"{local[:5]}-{local[5:]}"
+    elif len(local) == 8 and local[0] != "0" and local[0] != "1":
+        number = f"{local[:4]}-{local[4:]}"
+    else:
+        return typed
+    if not area:
+        return typed if country else number
+    return f"{country}({area}) {number}"

@@ -18,9 +18,12 @@ Why they are shaped this way:
 * **State changes are POST + CSRF + redirect** (post/redirect/get): a reload never repeats an
   action, and the one-shot flash message says what happened. The exceptions are the permission
   check and the connect link, whose answer *is* the page.
-* **Texts come from the catalogue** (`messages/pt_BR.accounts.json`); what Bling or the importer
-  said in English (a stored reason, a run's error) is shown beside the pt-BR sentence as a
-  technical detail, never instead of it.
+* **Texts come from the catalogue** (`messages/pt_BR.accounts.json`). What Bling or the importer
+  said (a quarantined note's reason, a note not imported, a run's error, Bling's refusal) is
+  said in Portuguese by its stable code (`sync/reasons.py`, `BlingError.code`), from
+  `messages/pt_BR.reasons.json`: what happened and what to do. The English text stays
+  available as a collapsed technical detail, never instead of the sentence; a row stored
+  before the codes (no code) gets the generic sentence it always had.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from blingsync.bling.secrets import redact_url
 from blingsync.domain import ApiGeneration, InvoiceStatus
 from blingsync.service import Added, Service, ServiceError
 from blingsync.store import AccountExists, AccountNotFound, CredentialsUnreadable
-from blingsync.store.account_views import AccountFigures
+from blingsync.store.account_views import AccountFigures, HeldNote
 from blingsync.store.records import (
     Account,
     AccountSettings,
@@ -59,10 +62,11 @@ from blingsync.store.records import (
     SyncRun,
     UnimportedNote,
 )
+from blingsync.sync.reasons import RunCode, bling_code
 from blingsync.web import deps
 from blingsync.web.oauth import ConnectUnavailable, connect_link
 from blingsync.web.ui.auth import csrf_protect, require_operator
-from blingsync.web.ui.i18n import SAO_PAULO, t
+from blingsync.web.ui.i18n import SAO_PAULO, catalogue, t
 from blingsync.web.ui.render import error_page, flash, render
 
 log = logging.getLogger(__name__)
@@ -153,6 +157,38 @@ def _known(prefix: str, value: str | None) -> str:
     return value if text == f"{prefix}.{value}" else text
 
 
+# --- reasons, by code ------------------------------------------------------------------------------
+
+
+_RUN_CODES: Final = frozenset(code.value for code in RunCode)
+
+
+def reason_text(area: str, code: str | None, **params: object) -> str | None:
+    """The pt-BR sentence of a reason by its stable code (`reasons.<area>.<code>`), or None:
+    no code (a row stored before the codes) or one this version's catalogue lacks; the caller
+    then says its generic sentence."""
+    if not code:
+        return None
+    key = f"reasons.{area}.{code}"
+    return t(key, **params) if key in catalogue() else None
+
+
+def bling_reason(error: BlingError | None) -> str | None:
+    """What Bling's refusal means and what to do, in pt-BR (by `bling_code`, else the class's
+    plain `code`)."""
+    if error is None:
+        return None
+    return reason_text("bling", bling_code(error)) or reason_text("bling", error.code)
+
+
+def run_reason(run: SyncRun) -> str | None:
+    """Why a run failed or finished partially, in pt-BR: a `RunCode` or the Bling error's code.
+    The number a partial run's sentence names comes from its own counters."""
+    if run.error_code in _RUN_CODES:
+        return reason_text("run", run.error_code, count=run.counters.quarantined)
+    return reason_text("bling", run.error_code)
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something that needs a person: in pt-BR at length (the account page) and `short` (the
@@ -160,7 +196,7 @@ class Problem:
 
     text: str
     short: str
-    detail: str | None = None
+    detail: str | None = None  # shown collapsed, as the technical detail
 
 
 def _problem(key: str, detail: str | None = None, **params: object) -> Problem:
@@ -175,7 +211,9 @@ def problems(account: Account, figures: AccountFigures) -> list[Problem]:
         found.append(_problem(f"state_help.{account.state.value}", account.state_reason))
     run = figures.last_run
     if run is not None and run.outcome in (RunOutcome.FAILED, RunOutcome.INTERRUPTED):
-        found.append(_problem(f"problem.run_{run.outcome.value}", run.error))
+        problem = _problem(f"problem.run_{run.outcome.value}", run.error)
+        reason = run_reason(run)
+        found.append(replace(problem, text=f"{problem.text} {reason}") if reason else problem)
     if figures.dead:
         found.append(_problem("problem.dead", count=figures.dead))
     if figures.quarantined:
@@ -299,8 +337,8 @@ class Row:
     account: Account
     badge: Badge
     figures: AccountFigures
-    problem: Problem | None
-    problems: int
+    problem: Problem | None  # the most urgent, in full
+    others: tuple[str, ...] = ()  # the rest, by their short text (named, not just counted)
 
 
 def _list_query(request: Request) -> tuple[str, str, int]:
@@ -335,7 +373,7 @@ async def _list_context(request: Request, service: Service) -> dict[str, object]
         figs = numbers.get(account.id, AccountFigures())
         listed = problems(account, figs)
         rows.append(Row(account, state_badge(account.state), figs, listed[0] if listed else None,
-                        len(listed)))
+                        tuple(problem.short for problem in listed[1:])))
     pages = max(1, math.ceil(found.total / PAGE_SIZE))
     base = {"q": q, "estado": state} if q or state != "todas" else {}
     total_accounts = sum(found.by_state.values())
@@ -411,22 +449,31 @@ async def key_connect(request: Request, service: ServiceDep, wakeups: WakeupsDep
         form.errors["name"] = t("accounts.error.name_taken", name=form.name)
         return _key_page(request, form, status_code=409)
     except REFUSED as exc:
-        return _key_page(request, form, error=_refusal(exc), detail=exc.user_message, status_code=422)
+        return _key_page(request, form, error=_refusal(exc, "accounts.error.nothing_stored"),
+                         detail=exc.user_message, status_code=422)
     except ServiceError as exc:  # stored, but Bling did not finish the check
         account = await _by_name(service, form.name)
-        cause = exc.__cause__
-        detail = cause.user_message if isinstance(cause, BlingError) else None
+        cause = exc.__cause__ if isinstance(exc.__cause__, BlingError) else None
+        detail = cause.user_message if cause is not None else None
         if account is None:
-            return _key_page(request, form, error=t("accounts.error.bling_unavailable"), detail=detail,
-                             status_code=502)
+            error = bling_reason(cause)
+            return _key_page(request, form, error=(f"{error} {t('accounts.error.nothing_stored')}" if error
+                                                   else t("accounts.error.bling_unavailable")),
+                             detail=detail, status_code=502)
         return render(request, "accounts/checked.html", _checked_context(
-            account, None, new=True, unfinished=True, detail=detail), status_code=502)
+            account, None, new=True, unfinished=True, reason=bling_reason(cause), detail=detail),
+            status_code=502)
     if wakeups.schedules_syncs and not added.missing:
         wakeups.sync(added.account.id)
     return render(request, "accounts/checked.html", _checked_context(added.account, added, new=True))
 
 
-def _refusal(exc: BlingError) -> str:
+def _refusal(exc: BlingError, outcome: str) -> str:
+    """Why Bling refused a key, by its code, and what became of it (`outcome`: nothing stored,
+    or the old key kept); the generic sentences for a code the catalogue lacks."""
+    reason = bling_reason(exc)
+    if reason is not None:
+        return f"{reason} {t(outcome)}"
     if isinstance(exc, ApiDiscontinued):
         return t("accounts.error.key_discontinued")
     if isinstance(exc, ReauthorizationNeeded):
@@ -436,12 +483,13 @@ def _refusal(exc: BlingError) -> str:
 
 def _checked_context(account: Account, added: Added | None, *, new: bool, unfinished: bool = False,
                      checks: Sequence[PermissionCheck] | None = None, error: str | None = None,
-                     detail: str | None = None) -> dict[str, object]:
+                     reason: str | None = None, detail: str | None = None) -> dict[str, object]:
     """The checklist page's context: the permissions found (by `add_account`, `reconnect` or a
-    check), or why there are none (`error`: Bling refused; `unfinished`: Bling did not answer)."""
+    check), or why there are none (`error`: Bling refused; `unfinished`: Bling did not answer,
+    `reason` saying why in pt-BR when known). `detail` is Bling's English, shown collapsed."""
     permissions = list(added.permissions) if added is not None else list(checks or [])
     return {"account": account, "lines": checklist(account.generation, permissions), "new": new,
-            "unfinished": unfinished, "error": error, "detail": detail,
+            "unfinished": unfinished, "error": error, "reason": reason, "detail": detail,
             "missing": [p for p in permissions if not p.granted], "badge": state_badge(account.state)}
 
 
@@ -518,6 +566,15 @@ class RunLine:
     badge: Badge
     trigger: str
     tier: str
+    reason: str | None = None  # pt-BR, when the run has an error (its English is the detail)
+
+
+def _run_line(run: SyncRun) -> RunLine:
+    reason = None
+    if run.error or run.error_code:
+        reason = run_reason(run) or t("accounts.detail.run_error")
+    return RunLine(run, run_badge(run.outcome), _known("accounts.trigger", run.trigger),
+                   _known("accounts.tier", run.tier), reason)
 
 
 @dataclass(frozen=True)
@@ -529,10 +586,24 @@ class WaitingLine:
 
 
 def _waiting_line(note: UnimportedNote, now: datetime) -> WaitingLine:
+    days = max(0, (now - note.issued_at).days)
+    said = reason_text("unimported", note.reason_code, days=days)
+    if said is not None:
+        return WaitingLine(note, note.situation.label, said, note.reason)
     if note.situation is InvoiceStatus.AUTHORIZED:
-        days = max(0, (now - note.issued_at).days)
         return WaitingLine(note, note.situation.label, t("accounts.unimported.authorized", days=days), None)
     return WaitingLine(note, note.situation.label, t("accounts.unimported.other"), note.reason)
+
+
+@dataclass(frozen=True)
+class HeldLine:
+    note: HeldNote
+    reason: str  # pt-BR by its code, else the generic sentence; `note.reason` is the detail
+
+
+def _held_line(note: HeldNote) -> HeldLine:
+    said = reason_text("quarantine", note.reason_code)
+    return HeldLine(note, said or t("accounts.detail.quarantine_reason"))
 
 
 async def _detail_context(service: Service, account: Account, *,
@@ -546,9 +617,8 @@ async def _detail_context(service: Service, account: Account, *,
     sink = await store.sink(account.id)
     return {
         **live,
-        "runs": [RunLine(run, run_badge(run.outcome), _known("accounts.trigger", run.trigger),
-                         _known("accounts.tier", run.tier)) for run in runs],
-        "held": held, "held_total": held_total,
+        "runs": [_run_line(run) for run in runs],
+        "held": [_held_line(note) for note in held], "held_total": held_total,
         "waiting": [_waiting_line(note, now) for note in waiting], "waiting_total": waiting_total,
         "sink": sink, "sink_url": None if sink is None or sink.url is None else redact_url(sink.url),
         "sink_kind": None if sink is None else _known("accounts.sink.kind", SinkKind(sink.kind).value),
@@ -660,16 +730,16 @@ async def check(request: Request, account_id: int, service: ServiceDep) -> Respo
         found = await service.check_account(account.id)
     except BlingError as exc:
         return render(request, "accounts/checked.html", _checked_context(
-            account, None, new=False, error=t("accounts.error.check_unavailable"), detail=exc.user_message),
-            status_code=502)
+            account, None, new=False, error=bling_reason(exc) or t("accounts.error.check_unavailable"),
+            detail=exc.user_message), status_code=502)
     except (CredentialsUnreadable, ServiceError) as exc:
         return render(request, "accounts/checked.html", _checked_context(
             account, None, new=False, error=t("accounts.error.credentials_unreadable"), detail=str(exc)),
             status_code=409)
     return render(request, "accounts/checked.html", _checked_context(
         found.account, None, new=False, checks=found.permissions,
-        error=t(f"accounts.state_help.{found.account.state.value}") if found.error else None,
-        detail=found.error))
+        error=(bling_reason(found.cause) or t(f"accounts.state_help.{found.account.state.value}"))
+        if found.error else None, detail=found.error))
 
 
 @router.post("/{account_id:int}/configuracoes", response_class=HTMLResponse, dependencies=CSRF)
@@ -723,8 +793,9 @@ async def _situation(service: Service, account: Account, wanted: str, errors: di
     try:
         situations = await (await service.client(account)).order_situations()
     except (BlingError, CredentialsUnreadable, ServiceError) as exc:
-        detail = exc.user_message if isinstance(exc, BlingError) else str(exc)
-        errors["write_back_situation"] = t("accounts.error.situations_unavailable", detail=detail)
+        reason = bling_reason(exc) if isinstance(exc, BlingError) else None
+        errors["write_back_situation"] = " ".join(
+            filter(None, (t("accounts.error.situations_unavailable"), reason)))
         return None
     chosen = find_situation(situations, wanted)
     if chosen is None:
@@ -766,13 +837,14 @@ async def new_key(request: Request, account_id: int, service: ServiceDep, wakeup
         added = await service.reconnect(account.name, api_key=api_key)
     except REFUSED as exc:
         return render(request, "accounts/checked.html", _checked_context(
-            account, None, new=False, error=_refusal(exc), detail=exc.user_message), status_code=422)
+            account, None, new=False, error=_refusal(exc, "accounts.error.old_key_kept"),
+            detail=exc.user_message), status_code=422)
     except ServiceError as exc:
-        cause = exc.__cause__
+        cause = exc.__cause__ if isinstance(exc.__cause__, BlingError) else None
         return render(request, "accounts/checked.html", _checked_context(
             await service.store.account_by_id(account.id), None, new=False,
-            error=t("accounts.error.check_unavailable"),
-            detail=cause.user_message if isinstance(cause, BlingError) else None), status_code=502)
+            error=bling_reason(cause) or t("accounts.error.check_unavailable"),
+            detail=cause.user_message if cause is not None else None), status_code=502)
     if wakeups.schedules_syncs and not added.missing:
         wakeups.sync(account.id)
     return render(request, "accounts/checked.html", _checked_context(added.account, added, new=False))

@@ -21,11 +21,11 @@ from blingsync.web.ui.auth import (
     Session,
     check_origin,
     clear_session_cookie,
-    client_address,
     new_signin_token,
     safe_next,
     set_session_cookie,
-    signin_throttle,
+    signin_address,
+    signin_limits,
     tokens_match,
 )
 from blingsync.web.ui.render import UiError, apply_headers, render
@@ -86,9 +86,9 @@ async def signin(
     if not username or not password:
         return _signin_page(request, next_path=target, username=username, error="auth.signin.missing",
                             status_code=400)
-    throttle = signin_throttle(request)
-    address = client_address(request)
-    wait = throttle.wait(username, address)
+    address = signin_address(request)
+    # Counted as a failure before the password is checked (a success clears it): see UserStore.begin_signin.
+    wait = await service.store.begin_signin(username, address, limits=signin_limits(request))
     if wait is not None:
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         page = _signin_page(request, next_path=target, username=username, error="auth.signin.throttled",
@@ -97,10 +97,9 @@ async def signin(
         return page
     user = await service.store.authenticate(username, password)
     if user is None:
-        throttle.failed(username, address)
         return _signin_page(request, next_path=target, username=username, error="auth.signin.invalid",
                             status_code=401)
-    throttle.succeeded(username, address)
+    await service.store.signin_succeeded(username, address)
     old = request.cookies.get(auth.SESSION_COOKIE)
     if old:  # session fixation: whatever token the browser had is dropped, never reused
         await service.store.end_ui_session(old)

@@ -168,6 +168,12 @@ def duration_text(ms: int | None) -> str:
     return t("orders.duration.s", n=number_br(Decimal(ms) / 1000, 1))
 
 
+def attempts_text(n: int) -> str:
+    """'1 tentativa', '3 tentativas'."""
+    return t("orders.deliveries.attempts_one") if n == 1 else t("orders.deliveries.attempts_many",
+                                                                 n=number_br(n))
+
+
 def quantity_text(value: Decimal | int | None) -> str:
     """A quantity without the XML's padding zeros: 2.0000 → "2", 1.5000 → "1,5"."""
     if value is None:
@@ -482,6 +488,7 @@ async def deliveries_page(request: Request, service: ServiceDep, operator: Opera
         "event_label": event_label,
         "channel_label": channel_label,
         "duration_text": duration_text,
+        "attempts_text": attempts_text,
         **await _counts_context(service, form),
     })
 

@@ -97,7 +97,7 @@ def environment(strict: bool = False) -> jinja2.Environment:
     env.globals.update(t=i18n.t, asset=_asset, nav=NAV, version=__version__,
                        current_csrf_token=_current_csrf_token)
     env.filters.update(money=i18n.money, datetime_br=i18n.datetime_br, date_br=i18n.date_br,
-                       number_br=i18n.number_br)
+                       datetime_short_br=i18n.datetime_short_br, number_br=i18n.number_br, phone=i18n.phone)
     return env
 
 
