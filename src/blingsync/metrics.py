@@ -228,7 +228,11 @@ async def snapshot(service: Service, *, within: float = SCRAPE_TIMEOUT_S) -> Sto
     except Exception as exc:  # the scrape must answer; the reason goes to the log
         log.warning("metrics: the database could not be read (%s)", type(exc).__name__)
         found.database_up = False
-    found.calls = {name: replace(stats, by_status={}) for name, stats in service.bling_calls.items()}
+    # The accounts of now (a removed account's series, or a refused wizard attempt's, ends);
+    # all of them while the database cannot say.
+    connected = {name for name, _ in found.pending}
+    found.calls = {name: replace(stats, by_status={}) for name, stats in service.bling_calls.items()
+                   if name in connected or not found.database_up}
     registry = service.registry
     for name in sorted({name for name, _ in found.pending}):
         if name in registry:

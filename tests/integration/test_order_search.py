@@ -11,6 +11,7 @@ Every test runs on SQLite and on PostgreSQL when reachable (`db_url`, store_fixt
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import secrets
@@ -35,6 +36,7 @@ from blingsync.store import SecretBox, Store
 from blingsync.store.dashboard import OrderSearch, brasilia_day_start
 from blingsync.store.records import Account
 from blingsync.store.tables import TRIGRAM_INDEX, include_in_comparison, metadata
+from blingsync.web.api import cursors
 from blingsync.web.app import create_app
 from tests.integration.store_fixtures import (  # noqa: F401  (fixtures are used by name)
     PG_HOST,
@@ -100,8 +102,11 @@ class Shop:
         assert r.status_code == 200, r.text
         return [o["id"] for o in r.json()["data"]], r.json()["next_cursor"]
 
-    async def api_ids(self, **params: Any) -> list[int]:
-        """Every order the API lists with `params`, following the cursors."""
+    async def api_ids(self, *, sort: str | None = "-issued_at", **params: Any) -> list[int]:
+        """Every order the API lists with `params`, following the cursors; in the dashboard's
+        order unless `sort` says otherwise (None: the API's default)."""
+        if sort is not None:
+            params["sort"] = sort
         found: list[int] = []
         cursor = None
         while True:
@@ -156,10 +161,12 @@ async def test_lists_are_newest_issued_first_and_the_id_breaks_ties(shop: Shop) 
 
     assert await shop.dashboard_ids(OrderSearch()) == expected
     assert await shop.pedidos_ids() == expected
-    assert await shop.api_ids(limit=2) == expected  # the default order, pages cut inside the tie
-    assert await shop.api_ids(limit=2, sort="-issued_at") == expected
+    assert await shop.api_ids(limit=2, sort="-issued_at") == expected  # pages cut inside the tie
     assert await shop.api_ids(limit=2, sort="issued_at") == expected[::-1]
-    assert await shop.api_ids(limit=3, sort="-id") == sorted(ids, reverse=True)  # import order, kept
+    assert await shop.api_ids(limit=3, sort="-id") == sorted(ids, reverse=True)  # import order
+    # The API's default stays the import order: a client polling for new orders stops at the first
+    # one it knows, and a late DANFE (issued days ago, imported now) must come before it.
+    assert await shop.api_ids(limit=3, sort=None) == sorted(ids, reverse=True)
     assert await shop.api_ids(limit=3, sort="id") == sorted(ids)
     mine = [i for i in expected if i in ids[1::2]]
     assert await shop.api_ids(limit=2, account_id=azul.id) == mine
@@ -242,10 +249,26 @@ async def test_api_cursor_pages_miss_nothing_and_repeat_nothing_while_orders_arr
 async def test_a_cursor_keeps_its_place_when_the_order_it_ended_at_is_removed(shop: Shop) -> None:
     doomed, kept = await shop.account("Doomed"), await shop.account("Kept")
     ids = [await shop.order(kept if n % 2 else doomed, issued_at=T + timedelta(hours=n)) for n in range(6)]
-    first, cursor = await shop.api_page(limit=2)
+    first, cursor = await shop.api_page(limit=2, sort="-issued_at")
     assert first == [ids[5], ids[4]] and cursor  # the page ends at one of Doomed's orders
     await shop.store.remove_account(doomed.name)
-    assert await shop.api_page(limit=10, cursor=cursor) == ([ids[3], ids[1]], None)
+    assert await shop.api_page(limit=10, sort="-issued_at", cursor=cursor) == ([ids[3], ids[1]], None)
+
+
+async def test_a_cursor_of_the_earlier_version_continues_its_import_order(shop: Shop) -> None:
+    brand = await shop.account()
+    ids = [await shop.order(brand) for _ in range(4)]
+    unfiltered = {"account_id": None, "status": None, "issued_from": None, "issued_to": None, "q": None}
+
+    def version_1(last_id: int, descending: bool) -> str:  # as blingsync 0.1 made them
+        body = {"v": 1, "id": last_id, "desc": descending, "f": cursors.fingerprint(unfiltered)}
+        return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    assert await shop.api_page(limit=10, cursor=version_1(ids[2], True)) == (ids[1::-1], None)
+    assert await shop.api_page(limit=10, sort="id", cursor=version_1(ids[1], False)) == (ids[2:], None)
+    for sort in ("id", "-issued_at"):  # made for another sort
+        r = await shop.api.get("/api/v1/orders", params={"sort": sort, "cursor": version_1(ids[2], True)})
+        assert r.status_code == 422 and "another sort" in r.json()["detail"], r.text
 
 
 async def test_old_and_foreign_cursors_are_refused_in_words(shop: Shop) -> None:
@@ -254,9 +277,9 @@ async def test_old_and_foreign_cursors_are_refused_in_words(shop: Shop) -> None:
         await shop.order(brand)
     _, cursor = await shop.api_page(limit=1)
     assert cursor is not None
-    version_1 = base64.urlsafe_b64encode(b'{"v":1,"id":3,"desc":true,"f":"x"}').decode()
-    for params, words in [({"cursor": version_1}, "earlier version of this API"),
-                          ({"cursor": cursor, "sort": "-id"}, "another sort"),
+    version_1 = base64.urlsafe_b64encode(b'{"v":1,"id":"3","desc":true,"f":"x"}').decode()
+    for params, words in [({"cursor": version_1}, "not one this API gave out"),
+                          ({"cursor": cursor, "sort": "-issued_at"}, "another sort"),
                           ({"cursor": cursor, "q": "maria"}, "other filters"),
                           ({"sort": "newest"}, "query parameter sort")]:
         r = await shop.api.get("/api/v1/orders", params={"limit": 1, **params})
@@ -349,10 +372,15 @@ async def test_accents_and_case_are_folded_on_both_databases(shop: Shop) -> None
     brand = await shop.account()
     jose = await shop.order(brand, name="JOSÉ CONCEIÇÃO", issued_at=T)
     joao = await shop.order(brand, name="joão são joão", issued_at=T - timedelta(hours=1))
+    # Letters outside Portuguese's accents are kept, and found as written, on both databases.
+    czech = await shop.order(brand, name="Antonín Dvořák", issued_at=T - timedelta(hours=2))
+    vietnamese = await shop.order(brand, name="Nguyễn Thị", issued_at=T - timedelta(hours=3))
     # 3 letters or more (PostgreSQL: the trigram index) and fewer (a scan), either case, either spelling.
     for q, expected in [("jose", [jose]), ("José", [jose]), ("CONCEICAO", [jose]), ("conceição", [jose]),
                         ("ÇÃ", [jose]), ("ca", [jose]), ("é", [jose]), ("JOÃO SÃO", [joao]), ("joao", [joao]),
-                        ("ão", [jose, joao]), ("o", [jose, joao]), ("sao joao", [joao])]:
+                        ("ão", [jose, joao]), ("o", [jose, joao, czech]), ("sao joao", [joao]),
+                        ("Dvořák", [czech]), ("dvořak", [czech]), ("ANTONIN", [czech]), ("ř", [czech]),
+                        ("Nguyễn", [vietnamese]), ("nguyễn thị", [vietnamese])]:
         assert await shop.api_ids(q=q) == expected, q
         assert await shop.dashboard_ids(OrderSearch(q=q)) == expected, q
 

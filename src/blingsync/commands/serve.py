@@ -353,7 +353,8 @@ def _housekeeping_loop(service: Service, *, first_after_s: float = PRUNE_FIRST_A
                 log.exception("housekeeping: the prune failed; trying again in %.0f s", every_s)
                 continue
             if pruned.total:
-                log.info("housekeeping: removed %d empty runs, %d old runs, %d handled webhooks",
-                         pruned.empty_runs, pruned.old_runs, pruned.webhooks)
+                log.info("housekeeping: removed %d empty runs, %d old runs, %d handled webhooks, %d "
+                         "expired sessions or old failed sign-ins", pruned.empty_runs, pruned.old_runs,
+                         pruned.webhooks, pruned.signin_rows)
 
     return run

@@ -17,9 +17,10 @@ handful of them in under 300 ms), which shapes each one:
 * **Search matches each kind of key on its own column.** A chave, a note number, a CPF/CNPJ and
   a SKU are equality lookups on indexed columns (`orders.access_key`, `number`,
   `recipient_document`, `order_items.sku`); only a recipient's name is a substring match (case-
-  and accent-insensitive), and only for a text without digits (a name has none). On PostgreSQL
-  with pg_trgm (migration 0007) a name of 3 letters or more reads a trigram index; otherwise
-  the newest orders are read first and the scan stops at one page.
+  and accent-insensitive), and only for a text with a letter (digits and punctuation alone are
+  a number, a document or a SKU). On PostgreSQL with pg_trgm (migration 0007) a text with 3
+  letters or digits in a row reads a trigram index; otherwise the newest orders are read first
+  and the scan stops at one page.
 * **Counts are bounded** (`COUNT` over a `LIMIT`ed subquery): "10.000+" is as useful to an
   operator as the exact figure and costs a fixed amount however large the queue grows.
 * **The chart is grouped in the database**: orders of the last 30 days by (Brasília day,
@@ -29,7 +30,6 @@ handful of them in under 300 ms), which shapes each one:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -245,10 +245,11 @@ def brasilia_day_start(day: date) -> datetime:
 
 
 def fold(value: str) -> str:
-    """Lower case without accents: how a searched name is compared (see `_name_condition`)."""
-    folded = value.translate(_FOLD_TABLE)
-    decomposed = unicodedata.normalize("NFKD", folded)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    """Lower case without the accents of `_ACCENTED`: how a searched name is compared, on both
+    sides and on both databases (see `_name_condition`). Exactly what `folded_name` computes in
+    PostgreSQL, so a letter outside the table ("ř" of "Dvořák") is kept on both sides and found
+    when typed as it is written, on SQLite as on PostgreSQL."""
+    return value.translate(_FOLD_TABLE).lower()
 
 
 _LETTER_FORMS: Final = {plain: plain + "".join(

@@ -58,23 +58,31 @@ class Pruned:
         return self.empty_runs + self.old_runs + self.webhooks + self.signin_rows
 
 
+def run_candidates(now: datetime) -> tuple[Select[Any], Select[Any]]:
+    """The ids of the empty runs, and of the other finished runs, that may go at `now`."""
+    # The alias leaves the unqualified columns of EMPTY_RUN_SQL (the partial index's predicate,
+    # word for word, so that PostgreSQL uses it) to the outer query's one table.
+    run = sync_runs.alias("run")
+    # The id of the account's RUNS_KEPT_PER_ACCOUNT-th latest run: runs below it may go. NULL (so
+    # nothing goes) while the account has fewer runs.
+    kept_from = (select(sync_runs.c.id).where(sync_runs.c.account_id == run.c.account_id)
+                 .order_by(sync_runs.c.id.desc()).offset(RUNS_KEPT_PER_ACCOUNT - 1).limit(1)
+                 .correlate(run).scalar_subquery())
+    empty = select(run.c.id).where(text(EMPTY_RUN_SQL), run.c.started_at < now - EMPTY_RUNS_KEPT_FOR,
+                                   run.c.id < kept_from)
+    old = select(run.c.id).where(run.c.started_at < now - RUNS_KEPT_FOR,
+                                 run.c.outcome != RunOutcome.RUNNING.value, run.c.id < kept_from)
+    return empty, old
+
+
 class HousekeepingStore(StorePart):
     async def prune(self, *, now: datetime | None = None, batch: int = BATCH) -> Pruned:
-        """Remove what the retention rules above let go, in batches; returns the counts."""
+        """Remove what the retention rules above let go, in batches; returns the counts (under
+        prunes running side by side, each counts what it selected)."""
         now = now or self._now()
-        # The alias leaves the unqualified columns of EMPTY_RUN_SQL (the partial index's predicate,
-        # word for word, so that PostgreSQL uses it) to the outer query's one table.
-        run = sync_runs.alias("run")
-        # The id of the account's RUNS_KEPT_PER_ACCOUNT-th latest run: runs below it may go. NULL
-        # (so nothing goes) while the account has fewer runs.
-        kept_from = (select(sync_runs.c.id).where(sync_runs.c.account_id == run.c.account_id)
-                     .order_by(sync_runs.c.id.desc()).offset(RUNS_KEPT_PER_ACCOUNT - 1).limit(1)
-                     .correlate(run).scalar_subquery())
-        empty = await self._delete_in_batches(sync_runs, select(run.c.id).where(
-            text(EMPTY_RUN_SQL), run.c.started_at < now - EMPTY_RUNS_KEPT_FOR, run.c.id < kept_from), batch)
-        old = await self._delete_in_batches(sync_runs, select(run.c.id).where(
-            run.c.started_at < now - RUNS_KEPT_FOR, run.c.outcome != RunOutcome.RUNNING.value,
-            run.c.id < kept_from), batch)
+        empty_runs, old_runs = run_candidates(now)
+        empty = await self._delete_in_batches(sync_runs, empty_runs, batch)
+        old = await self._delete_in_batches(sync_runs, old_runs, batch)
         webhooks = await self._delete_in_batches(inbox, select(inbox.c.id).where(
             inbox.c.processed_at < now - WEBHOOKS_KEPT_FOR), batch)
         sessions = await self._delete_in_batches(ui_sessions, select(ui_sessions.c.id).where(or_(

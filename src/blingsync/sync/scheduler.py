@@ -43,7 +43,6 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from blingsync.bling.limits import Clock, SystemClock
-from blingsync.bling.transport import CallStats
 from blingsync.metrics import Metrics, SyncRecord
 from blingsync.service import PARALLEL_ACCOUNTS, SKIPPED_STATES, Service
 from blingsync.store import NotFoundError
@@ -64,10 +63,10 @@ MIN_INTERVAL_S: Final = 1.0
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one pass did: the importer's report and what its Bling calls cost."""
+    """What one pass did: the importer's report (its Bling calls are counted by the client,
+    `Service.bling_calls`)."""
 
     report: ImportReport
-    calls: CallStats | None = None
 
     @property
     def wrote_events(self) -> bool:
@@ -117,12 +116,12 @@ class ServicePort:
         return self._service.now()
 
     async def sync(self, account: Account, trigger: str) -> SyncResult:
-        # The importer directly rather than `Service.sync`: the pass's client is needed for its
-        # call statistics (requests, 429s, retries), which the metrics report per account.
+        # The importer directly rather than `Service.sync`: the scheduler already chose this
+        # account (state, pause) and wants the pass's error raised, not summarised.
         client = await self._service.client(account)
         report = await Importer(self._service.store, client, account, now=self._service.now).run(
             trigger=trigger)
-        return SyncResult(report, client.stats)
+        return SyncResult(report)
 
 
 def interval_of(account: Account) -> float:

@@ -5,8 +5,10 @@ list's keyset, `store.dashboard.OrderKey`), the sort, and a fingerprint of the f
 made under: a cursor used with other filters (or another sort) would page through a different
 list from a position that means nothing there, so it is refused with a message instead. The
 position is the row's values, not only its id, so the next page is found even if that order has
-been removed since. Clients must treat a cursor as opaque text; its format may change (version
-1, before the list was ordered by issue date, held only the id and is refused in words).
+been removed since. Clients must treat a cursor as opaque text; its format may change. Version
+1 (before the list could be ordered by issue date) held only the id and the direction: it still
+continues the import-order sorts (`-id`, `id`) it was made for, and is refused in words for
+the others.
 """
 
 from __future__ import annotations
@@ -58,13 +60,25 @@ def decode(cursor: str, *, sort: str, filters: dict[str, Any]) -> OrderKey:
     except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError,
             OverflowError):
         key = None
+    if key is None and version == 1:
+        key, made_sort, made_for = _version_1(body)
     if key is None:
-        if version == 1:
-            raise CursorInvalid("cursor was made by an earlier version of this API, which ordered the list "
-                                "by id: leave it out to start again at the first page")
         raise CursorInvalid("cursor is not one this API gave out: pass `next_cursor` from the previous "
                             "page unchanged, or leave it out to start at the first page")
     if made_sort != sort or made_for != fingerprint(filters):
         raise CursorInvalid("cursor belongs to a list with other filters or another sort: use the same "
                             "parameters as the page it came from, or leave it out to start again")
     return key
+
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""The issue time of a version 1 position: unused, as the import-order sorts page by id alone."""
+
+
+def _version_1(body: Any) -> tuple[OrderKey | None, str, str]:
+    """A version 1 cursor ({"v": 1, "id", "desc", "f"}) as a position in the import order."""
+    last_id, descending, made_for = body.get("id"), body.get("desc"), body.get("f")
+    if type(last_id) is int and 0 <= last_id <= _MAX_ID and isinstance(descending, bool) \
+            and isinstance(made_for, str):
+        return OrderKey(_NO_TIME, last_id), "-id" if descending else "id", made_for
+    return None, "", ""

@@ -56,16 +56,17 @@ async def list_orders(
         min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Search: a note number, a chave (spaces allowed), the recipient's CPF/CNPJ (any "
                     "punctuation), an item's SKU, or part of the recipient's name (case and accents "
-                    "ignored; a text with a digit is never a name).", examples=["Maria"])] = None,
+                    "ignored; only digits and punctuation is never a name).", examples=["Maria"])] = None,
     sort: Annotated[Literal["-issued_at", "issued_at", "-id", "id"], Query(
-        description="-issued_at: newest issued first (default); issued_at: oldest issued first; "
-                    "-id: last imported first; id: first imported first. Orders issued at the same "
-                    "instant follow their ids.")] = "-issued_at",
+        description="-id: last imported first (default; a client that polls for new orders and "
+                    "stops at one it knows wants this order: a note issued days ago can be imported "
+                    "now); id: first imported first; -issued_at: newest issued first; issued_at: oldest "
+                    "issued first (orders issued at the same instant follow their ids).")] = "-id",
     limit: Annotated[int, Query(ge=1, le=500, description="Orders per page.")] = 50,
     cursor: Annotated[str | None, Query(
         max_length=200, description="`next_cursor` of the previous page (same filters and sort).")] = None,
 ) -> OrderPage:
-    """Orders, newest issued first by default, a page at a time. Pages follow a cursor, not an
+    """Orders, last imported first by default, a page at a time. Pages follow a cursor, not an
     offset: orders imported while you page never make you see one twice or miss one."""
     if issued_from is not None and issued_to is not None and issued_from > issued_to:
         raise HTTPException(422, detail=f"issued_from {issued_from} is after issued_to {issued_to}")
