@@ -19,7 +19,7 @@ What it sets up (all of it thrown away afterwards, nothing touches your ~/.bling
 
 Then Debian's Chromium (headless, never a downloaded browser), in pt-BR and São Paulo's time as
 an operator's would be, signs in through the form and saves full-page PNGs of each page at
-1280 px wide, and of Contas and Pedido at 375 px (a phone).
+1280 px wide, and of Contas, a brand's page and Pedido at 360 px (the narrowest common phone).
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
             await page.goto(f"{world.url}/entregas")
             await save(page, "12-entregas")
 
-            phone = await browser.new_context(viewport={"width": 375, "height": 800}, locale="pt-BR",
+            phone = await browser.new_context(viewport={"width": 360, "height": 800}, locale="pt-BR",
                                               timezone_id="America/Sao_Paulo", is_mobile=True, has_touch=True,
                                               device_scale_factor=2)
             # The same session, signed in on the desktop (a Cookie is what add_cookies takes).
@@ -299,6 +299,8 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
             await save(small, "13-celular-contas")
             await small.goto(f"{world.url}/pedidos/{order.id}")
             await save(small, "14-celular-pedido")
+            await small.goto(f"{world.url}/contas/{first.id}")
+            await save(small, "15-celular-conta")
         finally:
             await browser.close()
     return saved

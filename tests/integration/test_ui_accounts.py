@@ -346,7 +346,8 @@ async def test_actions_pause_resume_and_sync_now_with_the_figures_that_follow(ui
     live = await ui_.page("/contas/_vivo")
     assert "<html" not in live and 'hx-swap-oob="innerHTML"' in live
     assert f'data-label="Pedidos hoje">{len(truth)}</td>' in live  # imported today (the sim's clock)
-    assert f'data-label="Entregas pendentes">{len(truth)}</td>' in live  # no sink yet: all pending
+    pending = 'data-label="Entregas pendentes"><span class="cell-values"><span>{}</span></span></td>'
+    assert pending.format(len(truth)) in live  # no sink yet: all pending
     detail = await ui_.page(f"/contas/{account.id}")
     assert "painel" in detail and 'badge--ok">ok<' in detail  # the run, by its trigger and outcome
     assert f'<span class="stat__value">{len(truth)}</span>' in detail
@@ -359,7 +360,7 @@ async def test_actions_pause_resume_and_sync_now_with_the_figures_that_follow(ui
     ui_.world.bling.clock.advance(3 * 3600 + 60)
     live = await ui_.page("/contas/_vivo")
     assert 'data-label="Pedidos hoje">0</td>' in live
-    assert f'data-label="Entregas pendentes">{len(truth)}</td>' in live
+    assert pending.format(len(truth)) in live
 
     page = await ui_.page("/contas")
     assert 'hx-get="/contas/_vivo?' in page and 'hx-trigger="every 10s"' in page
@@ -409,9 +410,13 @@ async def test_the_account_page_shows_history_notes_not_imported_and_quarantine(
                                                            reason="the XML has no <transp> element"))
     page = await ui_.page(f"/contas/{account.id}")
     text = text_of(page)
-    assert "4321" in text and "Autorizada há 3 dia(s), mas a DANFE ainda não foi impressa" in text
+    # A note stored without a code, Autorizada: the reason waiting notes share, said once above
+    # the table, and the row's own fact beside it.
+    assert "4321" in text and "Há 3 dias sem DANFE" in text
+    assert folded(page).count(said("reasons.unimported.waiting_for_danfe", count=1)) == 1
+    assert "Esta nota foi autorizada, mas a DANFE ainda não foi impressa" in text
     assert "the XML has no &lt;transp&gt; element" in page and "88" in text
-    assert "1 nota(s) em quarentena" in text
+    assert "1 nota em quarentena" in text
     assert "Nenhuma importação ainda" in text
     # Rows stored without a code (before migration 0006) keep their generic pt-BR sentence,
     # and their English moves into the technical detail.
@@ -428,7 +433,7 @@ async def test_the_account_page_shows_history_notes_not_imported_and_quarantine(
     r = await ui_.post(f"/contas/{account.id}/quarentena", {"bling_id": "777"})
     assert r.status_code == 303 and r.headers["location"].endswith("#quarentena")
     assert await due() <= now
-    assert "1 nota(s) da quarentena serão tentadas de novo" in await ui_.page(f"/contas/{account.id}")
+    assert "1 nota da quarentena será tentada de novo" in await ui_.page(f"/contas/{account.id}")
     r = await ui_.post(f"/contas/{account.id}/quarentena", {"bling_id": "999"})
     assert "Nenhuma nota da quarentena" in await ui_.page(f"/contas/{account.id}")
 
@@ -458,9 +463,11 @@ async def test_an_import_says_each_reason_in_portuguese_and_folds_the_english_aw
     assert run.error is not None
     only_folded_away(run.error, page)
     now = ui_.world.now()
+    shared = said("reasons.unimported.waiting_for_danfe", count=len(waiting))
+    assert folded(page).count(shared) == 1  # said once for every waiting note, above the table
     for note in waiting:
         days = (now - note.issued_at).days
-        assert said("reasons.unimported.waiting_for_danfe", days=days) in folded(page)
+        assert said("accounts.unimported.waiting_days", count=days) in folded(page)  # each row's own
         only_folded_away(note.reason, page)
     assert "Detalhe técnico (em inglês): " not in page  # the old inline prefix is gone
 
@@ -488,7 +495,7 @@ async def test_a_failed_run_and_a_refused_check_say_why_by_code(ui_: Ui) -> None
     only_folded_away(run.error, page)
 
     listed = await ui_.page("/contas")
-    cell = re.search(r'data-label="Último erro">(.*?)</td>', listed, re.S)
+    cell = re.search(r'data-label="Atenção">(.*?)</td>', listed, re.S)
     assert cell is not None
     shown = text_of(cell.group(1))
     assert shown == ("Faltam permissões no Bling. Também: A última importação falhou.")
@@ -499,6 +506,45 @@ async def test_a_failed_run_and_a_refused_check_say_why_by_code(ui_: Ui) -> None
     assert r.status_code == 200, r.text
     assert said("reasons.bling.credentials_invalid_v2") in folded(r.text)
     only_folded_away("Bling rejected the API key", r.text)
+
+
+async def test_the_history_says_each_reason_once(ui_: Ui) -> None:
+    """Polls that keep failing on the same thing, then keep finishing partially: the full pt-BR
+    sentence and the English are given once per reason, under the newest run with it; the other
+    runs keep a few words of their own (from their counters) or a link to the run that explains
+    them."""
+    account = await ui_.add_v2("Loja Repetida")
+    now = ui_.world.now()
+
+    async def run(outcome: RunOutcome, code: str, error: str, quarantined: int = 0) -> int:
+        made = await ui_.store.start_run(account.id, trigger="poll", tier="recent", window_from=now,
+                                         window_to=now)
+        if quarantined:
+            await ui_.store.count_in_run(made, quarantined=quarantined)
+        await ui_.store.finish_run(made, outcome=outcome, requests=3, error=error, error_code=code)
+        return made
+
+    failed = [await run(RunOutcome.FAILED, "permission_missing_v2", f"lacks the permission ({n})")
+              for n in range(3)]
+    for number, held in enumerate((1, 2, 1)):
+        await run(RunOutcome.PARTIAL, RunCode.NOTES_QUARANTINED, f"partial run {number}", held)
+    page = await ui_.page(f"/contas/{account.id}")
+    shown = folded(page)
+    # The newest partial run (one note held) says it in full; the older ones in a few words.
+    assert shown.count(said("reasons.run.notes_quarantined", count=1)) == 1
+    assert said("reasons.run.notes_quarantined", count=2) not in shown
+    assert "2 notas em quarentena" in shown and shown.count("1 nota em quarentena") == 2
+    # The five newest runs first; the sixth one click away.
+    assert pages_accounts.RUNS_VISIBLE == 5 and said("accounts.detail.runs_more", count=1) in page
+    # The newest failed run says why in full; the two before it point to it.
+    assert shown.count(said("reasons.bling.permission_missing_v2")) == 1
+    link = f'href="#importacao-{failed[-1]}"'
+    assert shown.count(link) == 2 and f'id="importacao-{failed[-1]}"' in page
+    # The English of the runs that explain, folded away; the others' is not repeated.
+    only_folded_away("partial run 2", page)
+    only_folded_away("lacks the permission (2)", page)
+    for english in ("partial run 0", "partial run 1", "lacks the permission (0)", "lacks the permission (1)"):
+        assert english not in page
 
 
 async def test_rows_stored_without_a_code_still_render(ui_: Ui) -> None:
@@ -516,13 +562,15 @@ async def test_rows_stored_without_a_code_still_render(ui_: Ui) -> None:
     [stored] = await ui_.store.runs(account.id)
     assert stored.error_code is None
     page = await ui_.page(f"/contas/{account.id}")
-    for key in ("accounts.detail.run_error", "accounts.detail.quarantine_reason", "accounts.unimported.other",
+    for key in ("accounts.detail.run_error", "accounts.detail.quarantine_reason",
                 "accounts.problem.run_failed"):
         assert said(key) in folded(page), key
+    assert said("accounts.unimported.other", count=1) in folded(page)
+    assert said("accounts.unimported.other_short") in folded(page)
     for english in ("HTTP 503 from Bling", "odd XML", "Rejeitada by SEFAZ"):
         only_folded_away(english, page)
     listed = text_of(await ui_.page("/contas"))
-    assert "A última importação falhou. Também: 1 nota(s) em quarentena." in listed
+    assert "A última importação falhou. Também: 1 nota em quarentena." in listed
 
 
 async def test_settings_are_validated_in_portuguese_and_saved(ui_: Ui) -> None:
@@ -638,7 +686,7 @@ async def test_the_list_pages_and_filters(ui_: Ui) -> None:
         await ui_.store.set_account_state(account.id, AccountState.INVALID_CREDENTIALS, "Bling said no")
     page = await ui_.page("/contas")
     assert rows_of(page) == pages_accounts.PAGE_SIZE and "Página 1 de 2" in page
-    assert "60 conta(s)" in page and "3 precisam de atenção" in page
+    assert "60 contas" in page and "3 precisam de atenção" in page
     second = await ui_.page("/contas", pagina="2")
     assert rows_of(second) == 10 and "Marca 059" in second and "Marca 000" not in second
     attention = await ui_.page("/contas", estado="atencao")
@@ -771,6 +819,7 @@ def test_every_text_the_pages_use_is_in_the_catalogue() -> None:
     used |= {f"accounts.state_help.{s.value}" for s in AccountState}
     used |= {f"accounts.filter.{value}" for value in pages_accounts.STATE_FILTERS}
     used |= {f"accounts.run.outcome.{o.value}" for o in RunOutcome}
+    used |= {f"accounts.run.short.{code}" for code in pages_accounts.RUN_SHORT}
     used |= {f"accounts.problem.run_{o}" for o in ("failed", "interrupted")}
     used |= {f"accounts.problem_short.{s.value}" for s in pages_accounts.ATTENTION_STATES}
     used |= {f"accounts.problem_short.{key}"

@@ -24,6 +24,10 @@ Why they are shaped this way:
   `messages/pt_BR.reasons.json`: what happened and what to do. The English text stays
   available as a collapsed technical detail, never instead of the sentence; a row stored
   before the codes (no code) gets the generic sentence it always had.
+* **A reason shared by many rows is said once.** The history gives the full sentence under the
+  newest run with each reason and a few words ("1 nota em quarentena") on the others; the notes
+  not imported state their shared reason above the table, each row keeping only its own fact
+  ("Há 3 dias sem DANFE"). A poll a minute would otherwise repeat one sentence twenty times.
 """
 
 from __future__ import annotations
@@ -62,11 +66,11 @@ from blingsync.store.records import (
     SyncRun,
     UnimportedNote,
 )
-from blingsync.sync.reasons import RunCode, bling_code
+from blingsync.sync.reasons import RunCode, UnimportedCode, bling_code
 from blingsync.web import deps
 from blingsync.web.oauth import ConnectUnavailable, connect_link
 from blingsync.web.ui.auth import csrf_protect, require_operator
-from blingsync.web.ui.i18n import SAO_PAULO, catalogue, t
+from blingsync.web.ui.i18n import SAO_PAULO, catalogue, date_br, t
 from blingsync.web.ui.render import error_page, flash, render
 
 log = logging.getLogger(__name__)
@@ -97,6 +101,8 @@ more there are."""
 RUNS_SHOWN: Final = 20
 """The latest runs on the account page (a poll every minute makes 1,440 a day: history beyond a
 screenful belongs to the logs and metrics)."""
+RUNS_VISIBLE: Final = 5
+"""Of those, shown at first; the rest are one click away ("Ver as 15 importações anteriores")."""
 SYNC_TRIGGER: Final = "dashboard"
 
 REFUSED: Final = (CredentialsInvalid, ReauthorizationNeeded, ApiDiscontinued)
@@ -562,37 +568,94 @@ class SettingsForm:
 
 @dataclass(frozen=True)
 class RunLine:
+    """A run of the history. A run that failed or finished partially says why once per reason:
+    the newest run with that reason carries the full sentence and the English (`explains`); an
+    older one with the same reason shows only its `short` phrase ("1 nota em quarentena"), or,
+    lacking one, a link to the run that explains it (`same_as`)."""
+
     run: SyncRun
     badge: Badge
     trigger: str
     tier: str
+    window: str  # "20/10 a 21/11/2026": the year once when both ends share it
     reason: str | None = None  # pt-BR, when the run has an error (its English is the detail)
+    short: str | None = None  # a few words for the outcome column, from the run's own counters
+    explains: bool = False
+    same_as: SyncRun | None = None
 
 
-def _run_line(run: SyncRun) -> RunLine:
-    reason = None
-    if run.error or run.error_code:
-        reason = run_reason(run) or t("accounts.detail.run_error")
-    return RunLine(run, run_badge(run.outcome), _known("accounts.trigger", run.trigger),
-                   _known("accounts.tier", run.tier), reason)
+RUN_SHORT: Final = {RunCode.NOTES_QUARANTINED.value, RunCode.LISTING_ENTRIES_SKIPPED.value}
+"""Run codes with a phrase of a few words (`accounts.run.short.<code>`) for the outcome column."""
+
+
+def _window(run: SyncRun) -> str:
+    start, end = date_br(run.window_from), date_br(run.window_to)
+    if start[-4:] == end[-4:]:
+        start = start[:-5]
+    return t("accounts.detail.window", start=start, end=end)
+
+
+def _run_lines(runs: Sequence[SyncRun]) -> list[RunLine]:
+    """The history's lines, newest first, each reason said in full once (see `RunLine`): a
+    reason is the stored code, or, for a run stored before the codes, its English text."""
+    explained: dict[str, SyncRun] = {}
+    lines = []
+    for run in runs:
+        line = RunLine(run, run_badge(run.outcome), _known("accounts.trigger", run.trigger),
+                       _known("accounts.tier", run.tier), _window(run))
+        if run.error or run.error_code:
+            short = (t(f"accounts.run.short.{run.error_code}", count=run.counters.quarantined)
+                     if run.error_code in RUN_SHORT else None)
+            reason_key = run.error_code or run.error or ""
+            first = explained.setdefault(reason_key, run)
+            line = replace(line, reason=run_reason(run) or t("accounts.detail.run_error"), short=short,
+                           explains=first is run, same_as=None if first is run or short else first)
+        lines.append(line)
+    return lines
 
 
 @dataclass(frozen=True)
 class WaitingLine:
+    """A note not imported: its own fact in a few words (`short`: "Há 3 dias sem DANFE"); the
+    sentence its rows share is said once, above the table (`WaitingReason`)."""
+
     note: UnimportedNote
     situation: str
-    reason: str
-    detail: str | None
+    short: str
 
 
-def _waiting_line(note: UnimportedNote, now: datetime) -> WaitingLine:
-    days = max(0, (now - note.issued_at).days)
-    said = reason_text("unimported", note.reason_code, days=days)
-    if said is not None:
-        return WaitingLine(note, note.situation.label, said, note.reason)
-    if note.situation is InvoiceStatus.AUTHORIZED:
-        return WaitingLine(note, note.situation.label, t("accounts.unimported.authorized", days=days), None)
-    return WaitingLine(note, note.situation.label, t("accounts.unimported.other"), note.reason)
+@dataclass(frozen=True)
+class WaitingReason:
+    """Why some notes of the table are not imported, said once for all of them, with each one's
+    English (`details`: note number and text) in one collapsed technical detail."""
+
+    text: str
+    details: tuple[tuple[int, str], ...]
+
+
+_DANFE: Final = UnimportedCode.WAITING_FOR_DANFE.value
+
+
+def _waiting(notes: Sequence[UnimportedNote], now: datetime) -> tuple[list[WaitingLine], list[WaitingReason]]:
+    """The table's lines and the reasons above it. A note is grouped by its code when the
+    catalogue has it; one stored before the codes (or with a code this version lacks) is
+    waiting for its DANFE when Autorizada (the one reason the importer ever had for those), and
+    otherwise gets the generic sentence."""
+    lines: list[WaitingLine] = []
+    groups: dict[str, list[UnimportedNote]] = {}
+    for note in notes:
+        code = note.reason_code
+        if not code or f"reasons.unimported.{code}" not in catalogue():
+            code = _DANFE if note.situation is InvoiceStatus.AUTHORIZED else ""
+        groups.setdefault(code, []).append(note)
+        short = (t("accounts.unimported.waiting_days", count=max(0, (now - note.issued_at).days))
+                 if code == _DANFE else t("accounts.unimported.other_short"))
+        lines.append(WaitingLine(note, note.situation.label, short))
+    reasons = [WaitingReason(reason_text("unimported", code, count=len(group))
+                             or t("accounts.unimported.other", count=len(group)),
+                             tuple((note.number, note.reason) for note in group if note.reason))
+               for code, group in groups.items()]
+    return lines, reasons
 
 
 @dataclass(frozen=True)
@@ -614,12 +677,13 @@ async def _detail_context(service: Service, account: Account, *,
     runs = await store.runs(account.id, limit=RUNS_SHOWN)
     held, held_total = await store.held_notes(account.id, limit=DETAIL_ROWS)
     waiting, waiting_total = await store.waiting_notes(account.id, limit=DETAIL_ROWS)
+    waiting_lines, waiting_reasons = _waiting(waiting, now)
     sink = await store.sink(account.id)
     return {
         **live,
-        "runs": [_run_line(run) for run in runs],
+        "runs": _run_lines(runs), "runs_visible": RUNS_VISIBLE,
         "held": [_held_line(note) for note in held], "held_total": held_total,
-        "waiting": [_waiting_line(note, now) for note in waiting], "waiting_total": waiting_total,
+        "waiting": waiting_lines, "waiting_reasons": waiting_reasons, "waiting_total": waiting_total,
         "sink": sink, "sink_url": None if sink is None or sink.url is None else redact_url(sink.url),
         "sink_kind": None if sink is None else _known("accounts.sink.kind", SinkKind(sink.kind).value),
         "form": form or SettingsForm.of(account.settings),

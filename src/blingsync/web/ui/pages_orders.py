@@ -170,8 +170,7 @@ def duration_text(ms: int | None) -> str:
 
 def attempts_text(n: int) -> str:
     """'1 tentativa', '3 tentativas'."""
-    return t("orders.deliveries.attempts_one") if n == 1 else t("orders.deliveries.attempts_many",
-                                                                 n=number_br(n))
+    return t("orders.deliveries.attempts", count=n)
 
 
 def quantity_text(value: Decimal | int | None) -> str:
@@ -448,8 +447,9 @@ def chart_markup(data: OrdersPerDay) -> Markup:
     total = sum(data.totals)
     texts = charts.ChartTexts(
         title=t("orders.chart.title", days=len(data.days)),
-        description=t("orders.chart.description", total=number_br(total), days=len(data.days),
-                      brands=len([s for s in data.series if s.account_id is not None])),
+        description=t("orders.chart.description", orders=t("orders.chart.orders", count=total),
+                      days=len(data.days), brands=t("orders.chart.top_brands", count=len(
+                          [s for s in data.series if s.account_id is not None]))),
         table_toggle=t("orders.chart.table_toggle"),
         category_header=t("orders.chart.day"),
         total_header=t("orders.chart.total"),
