@@ -296,9 +296,9 @@ async def test_an_operator_connects_imports_finds_an_order_and_replays_a_dead_de
     await page.get_by_role("link", name=re.compile("chave API", re.I)).first.click()
     await page.wait_for_url("**/contas/nova/chave")
     text = await visit.check("assistente-chave")
-    for step in ("Preferências", "Usuários e usuário API", "Incluir usuário", "Usuário API",
+    for step in ("Preferências", "Usuários e usuário API", "Incluir usuário", "USUÁRIO API",
                  "Propostas Comerciais", "Gerar", "Copiar"):
-        assert step in text, step  # inner_text, as rendered: nothing on this page is upper-cased by CSS
+        assert step in text, step  # inner_text, as rendered: Bling's own capitals, none from CSS
 
     async def connect(name: str, key: str, shot: str) -> str:
         await page.goto(f"{served.url}/contas/nova/chave")

@@ -197,7 +197,7 @@ async def test_the_wizard_offers_both_ways_and_walks_through_the_help_article(ui
     assert "Emitida DANFE" in start and "DANFE é impressa" in start  # orders arrive once the DANFE is printed
     assert "Indisponível neste servidor" in start  # no OAuth app configured in this world
     page = text_of(await ui_.page("/contas/nova/chave"))
-    for step in ("Todas as configurações", "Usuários e usuário API", "Incluir usuário", "Usuário API",
+    for step in ("Todas as configurações", "Usuários e usuário API", "Incluir usuário", "USUÁRIO API",
                  "Selecionar todos", "Propostas Comerciais", "Gerar", "Copiar", "Vendas",
                  "Preferências › Sistema › Usuários e usuário API".replace(" › ", " ")):
         assert step in page, step
@@ -834,3 +834,19 @@ def test_every_text_the_pages_use_is_in_the_catalogue() -> None:
     assert not missing, missing
     own = json.loads((MESSAGES_DIR / "pt_BR.accounts.json").read_text(encoding="utf-8"))
     assert set(own) == {"accounts"}  # one area, one prefix: no clash with the other catalogues
+
+
+async def test_a_check_while_bling_is_down_says_to_try_again_not_that_it_retries_alone(ui_: Ui) -> None:
+    """A stored run's "Bling is down" says blingsync retries by itself (it does: the next poll);
+    the answer to "Verificar permissões" must not, as nothing repeats a check the operator asked
+    for: it says to try again in a few minutes."""
+    account = await ui_.add_v2("Loja Fora do Ar")
+    assert (await ui_.world.http.put("/_sim/faults", json={"spec": "5xx=1.0"})).status_code == 200
+    try:
+        r = await ui_.post(f"/contas/{account.id}/verificar")
+    finally:
+        await ui_.world.http.put("/_sim/faults", json={"spec": ""})
+    assert r.status_code == 502, r.text
+    assert said("reasons.bling_now.bling_unavailable") in folded(r.text)
+    assert said("reasons.bling.bling_unavailable") not in folded(r.text)
+    assert "sozinho" not in folded(r.text)

@@ -65,7 +65,23 @@ def test_every_code_has_a_portuguese_sentence_and_no_sentence_lacks_a_code() -> 
                        and key.removeprefix(f"reasons.{area}.") not in codes)
         assert not stale, f"texts for codes that do not exist: {stale}"
     own = json.loads((MESSAGES_DIR / "pt_BR.reasons.json").read_text(encoding="utf-8"))
-    assert set(own) == {"reasons"} and set(own["reasons"]) == set(expected())
+    assert set(own) == {"reasons"} and set(own["reasons"]) == {*expected(), "bling_now"}
+
+
+def test_the_answers_to_what_the_operator_just_did_never_promise_a_retry() -> None:
+    """`reasons.bling_now`: a key refused, a check that failed. Nothing retries those by itself,
+    so where the stored sentence says "o blingsync tenta de novo sozinho" the live one must say
+    what to do instead; every live text is for a real Bling code."""
+    catalogue = load_catalogue()
+    live = {key.removeprefix("reasons.bling_now."): message for key, message in catalogue.items()
+            if key.startswith("reasons.bling_now.")}
+    assert live and set(live) <= expected()["bling"]
+    for code in expected()["bling"]:
+        stored = catalogue[f"reasons.bling.{code}"]
+        said = live.get(code, stored)
+        assert isinstance(said, str) and isinstance(stored, str)
+        assert "sozinho" not in said, (code, said)  # the stored wording promised a retry
+        assert len(said) >= 60 and said.endswith("."), (code, said)
 
 
 def test_each_sentence_says_what_to_do_with_only_the_numbers_the_page_gives() -> None:

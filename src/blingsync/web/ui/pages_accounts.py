@@ -179,12 +179,17 @@ def reason_text(area: str, code: str | None, **params: object) -> str | None:
     return t(key, **params) if key in catalogue() else None
 
 
-def bling_reason(error: BlingError | None) -> str | None:
+def bling_reason(error: BlingError | None, *, now: bool = False) -> str | None:
     """What Bling's refusal means and what to do, in pt-BR (by `bling_code`, else the class's
-    plain `code`)."""
+    plain `code`). `now`: the answer to what the operator just did (a key, a check), which
+    nothing retries by itself: the `reasons.bling_now` wording where it differs from the stored
+    one ("tente de novo em alguns minutos", not "o blingsync tenta de novo sozinho")."""
     if error is None:
         return None
-    return reason_text("bling", bling_code(error)) or reason_text("bling", error.code)
+    codes = (bling_code(error), error.code)
+    areas = ("bling_now", "bling") if now else ("bling",)
+    return next((text for area in areas for code in codes
+                 if (text := reason_text(area, code)) is not None), None)
 
 
 def run_reason(run: SyncRun) -> str | None:
@@ -462,12 +467,12 @@ async def key_connect(request: Request, service: ServiceDep, wakeups: WakeupsDep
         cause = exc.__cause__ if isinstance(exc.__cause__, BlingError) else None
         detail = cause.user_message if cause is not None else None
         if account is None:
-            error = bling_reason(cause)
+            error = bling_reason(cause, now=True)
             return _key_page(request, form, error=(f"{error} {t('accounts.error.nothing_stored')}" if error
                                                    else t("accounts.error.bling_unavailable")),
                              detail=detail, status_code=502)
         return render(request, "accounts/checked.html", _checked_context(
-            account, None, new=True, unfinished=True, reason=bling_reason(cause), detail=detail),
+            account, None, new=True, unfinished=True, reason=bling_reason(cause, now=True), detail=detail),
             status_code=502)
     if wakeups.schedules_syncs and not added.missing:
         wakeups.sync(added.account.id)
@@ -477,7 +482,7 @@ async def key_connect(request: Request, service: ServiceDep, wakeups: WakeupsDep
 def _refusal(exc: BlingError, outcome: str) -> str:
     """Why Bling refused a key, by its code, and what became of it (`outcome`: nothing stored,
     or the old key kept); the generic sentences for a code the catalogue lacks."""
-    reason = bling_reason(exc)
+    reason = bling_reason(exc, now=True)
     if reason is not None:
         return f"{reason} {t(outcome)}"
     if isinstance(exc, ApiDiscontinued):
@@ -794,7 +799,8 @@ async def check(request: Request, account_id: int, service: ServiceDep) -> Respo
         found = await service.check_account(account.id)
     except BlingError as exc:
         return render(request, "accounts/checked.html", _checked_context(
-            account, None, new=False, error=bling_reason(exc) or t("accounts.error.check_unavailable"),
+            account, None, new=False,
+            error=bling_reason(exc, now=True) or t("accounts.error.check_unavailable"),
             detail=exc.user_message), status_code=502)
     except (CredentialsUnreadable, ServiceError) as exc:
         return render(request, "accounts/checked.html", _checked_context(
@@ -802,7 +808,7 @@ async def check(request: Request, account_id: int, service: ServiceDep) -> Respo
             status_code=409)
     return render(request, "accounts/checked.html", _checked_context(
         found.account, None, new=False, checks=found.permissions,
-        error=(bling_reason(found.cause) or t(f"accounts.state_help.{found.account.state.value}"))
+        error=(bling_reason(found.cause, now=True) or t(f"accounts.state_help.{found.account.state.value}"))
         if found.error else None, detail=found.error))
 
 
@@ -857,7 +863,7 @@ async def _situation(service: Service, account: Account, wanted: str, errors: di
     try:
         situations = await (await service.client(account)).order_situations()
     except (BlingError, CredentialsUnreadable, ServiceError) as exc:
-        reason = bling_reason(exc) if isinstance(exc, BlingError) else None
+        reason = bling_reason(exc, now=True) if isinstance(exc, BlingError) else None
         errors["write_back_situation"] = " ".join(
             filter(None, (t("accounts.error.situations_unavailable"), reason)))
         return None
@@ -907,7 +913,7 @@ async def new_key(request: Request, account_id: int, service: ServiceDep, wakeup
         cause = exc.__cause__ if isinstance(exc.__cause__, BlingError) else None
         return render(request, "accounts/checked.html", _checked_context(
             await service.store.account_by_id(account.id), None, new=False,
-            error=bling_reason(cause) or t("accounts.error.check_unavailable"),
+            error=bling_reason(cause, now=True) or t("accounts.error.check_unavailable"),
             detail=cause.user_message if cause is not None else None), status_code=502)
     if wakeups.schedules_syncs and not added.missing:
         wakeups.sync(account.id)
