@@ -741,7 +741,8 @@ def pages_for(samples: Samples, now: datetime) -> list[Page]:
         Page("/entregas ?marca= (biggest brand)", url("/entregas", marca=samples.brand_id)),
         Page("/entregas ?marca= (all delivered)", url("/entregas", marca=samples.settled_id)),
         Page("/api/v1/orders", url(API_ORDERS)),
-        Page("/api/v1/orders ?cursor= (a page deep)", url(API_ORDERS, cursor=deep)),
+        Page("/api/v1/orders ?sort=-issued_at&cursor= (a page deep)",
+             url(API_ORDERS, sort="-issued_at", cursor=deep)),
         Page("/api/v1/orders ?q=recipient (surname)", url(API_ORDERS, q=surname), expect=surname),
         Page("/api/v1/orders ?q=recipient (full name)", url(API_ORDERS, q=samples.recipient),
              expect=samples.recipient),
@@ -750,7 +751,7 @@ def pages_for(samples: Samples, now: datetime) -> list[Page]:
         Page("/api/v1/orders ?account_id=&issued_from=&issued_to=",
              url(API_ORDERS, account_id=samples.brand_id, issued_from=week_ago.isoformat(),
                  issued_to=day.isoformat()), expect=samples.brand_name),
-        Page("/api/v1/orders ?sort=id", url(API_ORDERS, sort="id")),
+        Page("/api/v1/orders ?sort=-issued_at", url(API_ORDERS, sort="-issued_at")),
     ]
 
 

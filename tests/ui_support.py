@@ -10,10 +10,12 @@ or, closing by itself: `async with signed_in(app, store) as http: ...`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html as html_lib
 import itertools
 import re
+import socket
 from collections.abc import AsyncIterator, Iterable
 from html.parser import HTMLParser
 
@@ -133,3 +135,29 @@ def assert_escaped(html: str, payloads: Iterable[str] = DANGEROUS_MARKUP) -> Non
         assert payload not in html, f"unescaped markup in the page: {payload!r}"
     injected = injected_tags(html)
     assert not injected, f"script-capable markup in the page: {injected}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """`app` on a real uvicorn at 127.0.0.1 (`port`, else a free one), for a browser; its base
+    URL. Stopped, and waited for, on the way out."""
+    import uvicorn
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", access_log=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the web app could not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -12,7 +12,6 @@ test asks for another."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -46,12 +45,6 @@ def _missing() -> str | None:
 MISSING = _missing()
 needs_chromium = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 """Put on a browser test module: `pytestmark = needs_chromium`."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def browser_env() -> dict[str, str | float | bool]:

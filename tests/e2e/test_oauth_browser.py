@@ -11,7 +11,6 @@ these tests skip and say so."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from blingsync.bling.limits import LimiterRegistry, LimiterSettings
@@ -31,7 +29,8 @@ from blingsync.store.tables import accounts
 from blingsync.web.app import create_app
 from blingsync.web.oauth import connect_link
 from tests.conftest import simulator_process
-from tests.e2e.conftest import free_port, needs_chromium
+from tests.e2e.conftest import needs_chromium
+from tests.ui_support import free_port, serving
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -75,18 +74,9 @@ async def service(bling: Bling, public_port: int, tmp_path: Path) -> AsyncIterat
         public_url=f"http://127.0.0.1:{public_port}", oauth_client_id=bling.client_id,
         oauth_client_secret=bling.client_secret, requests_per_second=1000)
     registry = LimiterRegistry(settings=LimiterSettings(per_second=1000, margin=0.0))
-    async with Service.open(settings, warn=lambda _: None, registry=registry) as opened:
-        server = uvicorn.Server(uvicorn.Config(create_app(opened), host="127.0.0.1", port=public_port,
-                                               log_level="warning", lifespan="off", access_log=False))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not task.done(), "blingsync's web app could not start"
-            await asyncio.sleep(0.01)
-        try:
-            yield opened
-        finally:
-            server.should_exit = True
-            await task
+    async with Service.open(settings, warn=lambda _: None, registry=registry) as opened, \
+            serving(create_app(opened), public_port):
+        yield opened
 
 
 async def test_a_brand_connects_in_the_browser_and_its_orders_are_imported(

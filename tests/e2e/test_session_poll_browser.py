@@ -9,7 +9,6 @@ this test skips and says so."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from blingsync.config import Settings
 from blingsync.service import Service
 from blingsync.store.tables import ui_sessions
 from blingsync.web.app import create_app
-from tests.e2e.conftest import free_port, needs_chromium
+from tests.e2e.conftest import needs_chromium
 from tests.integration.store_fixtures import Clock
+from tests.ui_support import free_port, serving
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -57,18 +56,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
                         secret_key=None, bling_url="http://127.0.0.1:9/Api/v3",
                         bling_v2_url="http://127.0.0.1:9/Api/v2", public_url=url)
     clock = Clock()
-    async with Service.open(settings, warn=lambda _: None, now=clock) as service:
-        server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off", access_log=False))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not task.done(), "blingsync's web app could not start"
-            await asyncio.sleep(0.01)
-        try:
-            yield Served(service, clock, url)
-        finally:
-            server.should_exit = True
-            await task
+    async with Service.open(settings, warn=lambda _: None, now=clock) as service, \
+            serving(create_app(service), port):
+        yield Served(service, clock, url)
 
 
 async def sign_in(page: Page) -> None:

@@ -19,11 +19,9 @@ is named like an attack), a delivery marked dead; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import re
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +49,7 @@ from tests.ui_support import (
     XSS_PAYLOADS,
     assert_escaped,
     csrf_of,
+    serving,
     signed_in_client,
 )
 
@@ -402,25 +401,6 @@ async def test_every_form_and_search_field_neutralises_xss(site: Site) -> None:
 
 
 # --- CSP in a real browser -----------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_no_page_breaks_the_content_security_policy_in_chromium(site: Site) -> None:
