@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import InvoiceStatus, OrderStatus
 from blingsync.store.codec import like_escape
-from blingsync.store.outbox import CHANNEL_BLING, CHANNEL_SINK
+from blingsync.store.outbox import CHANNEL_BLING, CHANNEL_SINK, EVENT_DEAD, EVENT_PENDING
 from blingsync.store.part import StorePart
 from blingsync.store.records import Account, AccountState, SyncRun, UnimportedNote
 from blingsync.store.rows import ACCOUNT_COLUMNS, account_from_row, run_from_row
@@ -124,10 +124,7 @@ class AccountViewStore(StorePart):
         found: dict[int, dict[str, Any]] = {account_id: {} for account_id in ids}
         latest = (select(func.max(sync_runs.c.id)).where(sync_runs.c.account_id == accounts.c.id)
                   .correlate(accounts).scalar_subquery())
-        outbox_states = (
-            ("pending", and_(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))),
-            ("dead", and_(outbox.c.dead_at.is_not(None), outbox.c.delivered_at.is_(None))),
-        )
+        outbox_states = (("pending", EVENT_PENDING), ("dead", EVENT_DEAD))
         async with self._read() as conn:
             floor = int(await conn.scalar(select(func.max(orders.c.id))
                                           .where(orders.c.created_at < today)) or 0)

@@ -21,12 +21,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import InvoiceStatus, OrderStatus
 from blingsync.store.errors import OrderNotFound
-from blingsync.store.outbox import CHANNEL_SINK, CHANNELS, outbox_event
+from blingsync.store.outbox import (
+    CHANNEL_SINK,
+    CHANNELS,
+    EVENT_DEAD,
+    EVENT_PENDING,
+    EVENT_UNDELIVERED,
+    outbox_event,
+)
 from blingsync.store.part import StorePart
 from blingsync.store.records import OutboxEvent, SinkKind, SyncRun
 from blingsync.store.rows import run_from_row as _run
@@ -104,9 +111,6 @@ class AccountHealth:
     sink: SinkSummary | None = None
 
 
-_UNDELIVERED: Final = outbox.c.delivered_at.is_(None)
-_PENDING: Final = and_(_UNDELIVERED, outbox.c.dead_at.is_(None))
-_DEAD: Final = and_(_UNDELIVERED, outbox.c.dead_at.is_not(None))
 
 SUMMARY_COLUMNS: Final = (
     orders.c.id, orders.c.account_id, accounts.c.name.label("account_name"), orders.c.kind, orders.c.status,
@@ -153,7 +157,8 @@ class BrowseStore(StorePart):
             return []
         if channel is not None and channel not in CHANNELS:
             raise ValueError(f"unknown outbox channel {channel!r}; expected one of {sorted(CHANNELS)}")
-        which = {None: _UNDELIVERED, DeliveryState.PENDING: _PENDING, DeliveryState.DEAD: _DEAD}[state]
+        which = {None: EVENT_UNDELIVERED, DeliveryState.PENDING: EVENT_PENDING,
+                 DeliveryState.DEAD: EVENT_DEAD}[state]
         statement = select(outbox).where(outbox.c.id > after_id, which)
         if account_id is not None:
             statement = statement.where(outbox.c.account_id == account_id)
@@ -191,7 +196,7 @@ class BrowseStore(StorePart):
             for account_id, status, count in status_counts:
                 key = "orders_ready" if status == OrderStatus.READY.value else "orders_canceled"
                 put(account_id, **{key: int(count)})
-            for state, condition in (("pending", _PENDING), ("dead", _DEAD)):
+            for state, condition in (("pending", EVENT_PENDING), ("dead", EVENT_DEAD)):
                 counts = await conn.execute(
                     select(outbox.c.account_id, outbox.c.channel, func.count())
                     .where(condition, *only(outbox.c.account_id))

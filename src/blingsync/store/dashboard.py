@@ -60,7 +60,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from blingsync.domain import BRASILIA, OrderStatus
 from blingsync.store.browse import SUMMARY_COLUMNS, OrderSummary, order_summary_of
 from blingsync.store.codec import like_escape
-from blingsync.store.outbox import CHANNEL_SINK
+from blingsync.store.outbox import CHANNEL_SINK, EVENT_DEAD, EVENT_PENDING, EVENT_UNDELIVERED
 from blingsync.store.part import StorePart
 from blingsync.store.records import EventType
 from blingsync.store.tables import TRIGRAM_INDEX, accounts, order_items, orders, outbox
@@ -83,9 +83,7 @@ _ACCENTED: Final = "ÁÀÂÃÄÅáàâãäåÉÈÊËéèêëÍÌÎÏíìîïÓÒ
 _PLAIN: Final = "AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuuCcNnYyy"
 _FOLD_TABLE: Final = str.maketrans(_ACCENTED, _PLAIN)  # raises at import if the lengths differ
 
-_SINK_UNDELIVERED: Final = and_(outbox.c.channel == CHANNEL_SINK, outbox.c.delivered_at.is_(None))
-_PENDING: Final = and_(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
-_DEAD: Final = and_(outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_not(None))
+_SINK_UNDELIVERED: Final = and_(outbox.c.channel == CHANNEL_SINK, EVENT_UNDELIVERED)
 
 
 class DeliveryFilter(StrEnum):
@@ -472,8 +470,8 @@ class DashboardStore(StorePart):
         """The delivery badge of each given order, in one grouped query over their events."""
         if not order_ids:
             return {}
-        dead = func.sum(case((_DEAD, 1), else_=0))
-        pending = func.sum(case((_PENDING, 1), else_=0))
+        dead = func.sum(case((EVENT_DEAD, 1), else_=0))
+        pending = func.sum(case((EVENT_PENDING, 1), else_=0))
         rows = await conn.execute(
             select(outbox.c.order_id, dead, pending, func.count())
             .where(outbox.c.order_id.in_(list(order_ids)), outbox.c.channel == CHANNEL_SINK)
@@ -505,8 +503,8 @@ class DashboardStore(StorePart):
         """Undelivered events (pending and dead, or only `state`), oldest first (the order a
         relay works in), after `after_id`. `Page.older` here is the next page's `after_id`."""
         limit = max(1, min(limit, MAX_PAGE))
-        which = {None: outbox.c.delivered_at.is_(None), EventState.PENDING: _PENDING,
-                 EventState.DEAD: _DEAD, EventState.DELIVERED: false()}[state]
+        which = {None: EVENT_UNDELIVERED, EventState.PENDING: EVENT_PENDING,
+                 EventState.DEAD: EVENT_DEAD, EventState.DELIVERED: false()}[state]
         statement = (select(*_EVENT_COLUMNS, accounts.c.name.label("account_name"),
                             orders.c.number, orders.c.series, orders.c.recipient_name)
                      .join(orders, orders.c.id == outbox.c.order_id)
@@ -534,8 +532,8 @@ class DashboardStore(StorePart):
 
         async with self._read() as conn:
             mine = only(outbox.c.account_id)
-            pending = await _bounded(conn, select(outbox.c.id).where(_PENDING, *mine), cap)
-            dead = await _bounded(conn, select(outbox.c.id).where(_DEAD, *mine), cap)
+            pending = await _bounded(conn, select(outbox.c.id).where(EVENT_PENDING, *mine), cap)
+            dead = await _bounded(conn, select(outbox.c.id).where(EVENT_DEAD, *mine), cap)
             imported = await _bounded(conn, select(orders.c.id).where(
                 orders.c.created_at >= brasilia_day_start(today), *only(orders.c.account_id)), cap)
         return DeliveryCounts(pending=pending, dead=dead, imported_today=imported)
@@ -607,9 +605,9 @@ _EVENT_COLUMNS: Final = (
 def _delivery_condition(which: DeliveryFilter) -> ColumnElement[bool]:
     sink = outbox.c.channel == CHANNEL_SINK
     if which is DeliveryFilter.PENDING:
-        return orders.c.id.in_(select(outbox.c.order_id).where(sink, _PENDING))
+        return orders.c.id.in_(select(outbox.c.order_id).where(sink, EVENT_PENDING))
     if which is DeliveryFilter.DEAD:
-        return orders.c.id.in_(select(outbox.c.order_id).where(sink, _DEAD))
+        return orders.c.id.in_(select(outbox.c.order_id).where(sink, EVENT_DEAD))
     return and_(orders.c.id.not_in(select(outbox.c.order_id).where(_SINK_UNDELIVERED)),
                 orders.c.id.in_(select(outbox.c.order_id).where(sink)))
 

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from sqlalchemy import Row, exists, func, insert, or_, select, update
+from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
 
 from blingsync.bling.secrets import Secret
 from blingsync.store.crypto import DecryptionFailed
@@ -134,7 +134,13 @@ def _check_sink(config: SinkConfig) -> None:
         raise ValueError("sink options are text keys and text values")
 
 
-_PENDING: Final = (outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
+EVENT_UNDELIVERED: Final = outbox.c.delivered_at.is_(None)
+EVENT_PENDING: Final = and_(EVENT_UNDELIVERED, outbox.c.dead_at.is_(None))
+"""An event waiting for (another) attempt: the predicate of `ix_outbox_pending`. With
+`EVENT_DEAD`, the one definition every count and list of the queue uses (the relay's claims,
+the API, the dashboard, the Contas figures), so they can never disagree about an event."""
+EVENT_DEAD: Final = and_(EVENT_UNDELIVERED, outbox.c.dead_at.is_not(None))
+"""An event given up on, waiting for a fix and a replay: the predicate of `ix_outbox_dead`."""
 
 
 class DeliveryStore(StorePart):
@@ -225,7 +231,7 @@ class DeliveryStore(StorePart):
         earlier = outbox.alias("earlier")
         blocked = exists().where(earlier.c.order_id == outbox.c.order_id, earlier.c.id < outbox.c.id,
                                  earlier.c.channel == outbox.c.channel, earlier.c.delivered_at.is_(None))
-        conditions = [*_PENDING, outbox.c.channel == channel, outbox.c.next_attempt_at <= now,
+        conditions = [EVENT_PENDING, outbox.c.channel == channel, outbox.c.next_attempt_at <= now,
                       or_(outbox.c.leased_until.is_(None), outbox.c.leased_until <= now), ~blocked]
         if channel == CHANNEL_SINK:
             deliverable = select(sinks.c.account_id).where(
@@ -249,7 +255,7 @@ class DeliveryStore(StorePart):
         if next_attempt_at is not None:
             values["next_attempt_at"] = _aware(next_attempt_at, "next_attempt_at")
         async with self._write() as conn:
-            result = await conn.execute(update(outbox).where(outbox.c.id.in_(list(event_ids)), *_PENDING)
+            result = await conn.execute(update(outbox).where(outbox.c.id.in_(list(event_ids)), EVENT_PENDING)
                                         .values(**values))
         return int(result.rowcount)
 
@@ -273,7 +279,7 @@ class DeliveryStore(StorePart):
         pending."""
         due = _aware(next_attempt_at, "next_attempt_at")
         async with self._write() as conn:
-            result = await conn.execute(update(outbox).where(outbox.c.id == event_id, *_PENDING).values(
+            result = await conn.execute(update(outbox).where(outbox.c.id == event_id, EVENT_PENDING).values(
                 attempts=outbox.c.attempts + 1, last_error=_short(error), next_attempt_at=due,
                 leased_until=None, last_attempt_ms=_ms(attempt_duration)))
         return result.rowcount > 0
@@ -283,7 +289,7 @@ class DeliveryStore(StorePart):
         """The last attempt failed past the retry horizon: the event stops being tried and is
         listed in `dead_events` until replayed. False when it is no longer pending."""
         async with self._write() as conn:
-            result = await conn.execute(update(outbox).where(outbox.c.id == event_id, *_PENDING).values(
+            result = await conn.execute(update(outbox).where(outbox.c.id == event_id, EVENT_PENDING).values(
                 attempts=outbox.c.attempts + 1, last_error=_short(error), dead_at=self._at(now),
                 next_attempt_at=None, leased_until=None, last_attempt_ms=_ms(attempt_duration)))
         return result.rowcount > 0
@@ -306,7 +312,7 @@ class DeliveryStore(StorePart):
                 dead_at=None, next_attempt_at=at, replayed_at=at))
             await conn.execute(update(outbox).where(
                 outbox.c.order_id == row.order_id, outbox.c.channel == row.channel, outbox.c.id > event_id,
-                *_PENDING,
+                EVENT_PENDING,
             ).values(replayed_at=at))
             replayed = (await conn.execute(select(outbox).where(outbox.c.id == event_id))).one()
         return outbox_event(replayed)
@@ -336,7 +342,7 @@ class DeliveryStore(StorePart):
     async def pending_count(self, account_id: int | None = None, *, channel: str | None = None) -> int:
         """Events neither delivered nor dead (the queue depth; pull-only accounts' too), of
         every channel unless `channel` is given."""
-        query = select(func.count()).select_from(outbox).where(*_PENDING)
+        query = select(func.count()).select_from(outbox).where(EVENT_PENDING)
         if account_id is not None:
             query = query.where(outbox.c.account_id == account_id)
         if channel is not None:
@@ -347,7 +353,7 @@ class DeliveryStore(StorePart):
     async def pending_counts(self, *, channel: str | None = None) -> dict[int, int]:
         """Queue depth per account with any pending event (for metrics), of every channel
         unless `channel` is given."""
-        query = select(outbox.c.account_id, func.count()).where(*_PENDING)
+        query = select(outbox.c.account_id, func.count()).where(EVENT_PENDING)
         if channel is not None:
             query = query.where(outbox.c.channel == _check_channel(channel))
         query = query.group_by(outbox.c.account_id)
