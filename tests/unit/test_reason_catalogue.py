@@ -103,6 +103,31 @@ def test_the_walk_finds_every_subclass_and_codes_never_overlap() -> None:
     assert all(len(code) <= 64 for code in bling_codes() | {c.value for e in AREAS.values() for c in e})
 
 
+LIVE_ERRORS = [
+    CredentialsInvalid(api=ApiGeneration.V2), CredentialsInvalid(api=ApiGeneration.V3),
+    PermissionMissing(resource="nfe", api=ApiGeneration.V2), RateLimited(period="second"),
+    RateLimited(period="day"), RateLimited(period="ip-block", retry_after=600),
+    DailyBudgetExhausted(datetime(2026, 11, 25, 3, tzinfo=UTC), used=119_000), BlingUnavailable(),
+    ApiDiscontinued(api=ApiGeneration.V2), BlingError(),
+]
+
+
+@pytest.mark.parametrize("error", LIVE_ERRORS, ids=lambda error: type(error).__name__)
+def test_a_live_answer_is_the_most_specific_sentence_and_promises_no_retry(error: BlingError) -> None:
+    """What `bling_reason(now=True)` really says: never a retry by itself ("sozinho/sozinha"),
+    and never a less specific sentence than the stored one (a daily limit is not "go slower")."""
+    from blingsync.web.ui.pages_accounts import bling_reason
+
+    said, stored = bling_reason(error, now=True), bling_reason(error)
+    assert said is not None and stored is not None
+    assert "sozinh" not in said, said
+    specific = bling_code(error)
+    if specific != error.code:  # refined: the live text is the refined one's, in either wording
+        catalogue = load_catalogue()
+        refined = {catalogue.get(f"reasons.bling_now.{specific}"), catalogue[f"reasons.bling.{specific}"]}
+        assert said in refined, said
+
+
 @pytest.mark.parametrize(("error", "code"), [
     (CredentialsInvalid(api=ApiGeneration.V2), "credentials_invalid_v2"),
     (CredentialsInvalid(api=ApiGeneration.V3), "credentials_invalid_v3"),

@@ -30,6 +30,7 @@ handful of them in under 300 ms), which shapes each one:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -244,10 +245,16 @@ def brasilia_day_start(day: date) -> datetime:
 
 def fold(value: str) -> str:
     """Lower case without the accents of `_ACCENTED`: how a searched name is compared, on both
-    sides and on both databases (see `_name_condition`). Exactly what `folded_name` computes in
-    PostgreSQL, so a letter outside the table ("ř" of "Dvořák") is kept on both sides and found
-    when typed as it is written, on SQLite as on PostgreSQL."""
-    return value.translate(_FOLD_TABLE).lower()
+    sides (see `_name_condition`). What `folded_name` computes in PostgreSQL, so a letter outside
+    the table ("ř" of "Dvořák") is kept on both sides and found when typed as it is written.
+
+    Composed first (NFC): text pasted from a macOS file name or a PDF may carry "é" as "e" plus a
+    combining accent, while an NF-e's names are composed. The one divergence left is the case of
+    letters *outside* the table: Python lowers every script, PostgreSQL's `lower` follows the
+    database's ctype (a `C`-ctype database lowers ASCII only, so "DVOŘÁK" stored in capitals is
+    found by "DVOŘ", not by "dvoř"). Every Portuguese letter is in the table, so Brazilian names
+    fold the same on every database."""
+    return unicodedata.normalize("NFC", value).translate(_FOLD_TABLE).lower()
 
 
 _LETTER_FORMS: Final = {plain: plain + "".join(
@@ -434,7 +441,7 @@ class DashboardStore(StorePart):
         """The recipient's name (`column`) contains `q`, ignoring case and accents; and whether
         an index serves the condition.
 
-        PostgreSQL with `TRIGRAM_INDEX` and a `q` with 3 letters in a row: `folded_name LIKE
+        PostgreSQL with `TRIGRAM_INDEX` and a `q` with 3 letters or digits in a row: `folded_name LIKE
         '%…%'` with `fold(q)`, wildcards escaped, which the trigram index answers (about 10 ms
         instead of a scan of every order). Otherwise, a regular expression (`~*`) where each
         foldable letter of the folded query is a class of its accented forms, every other

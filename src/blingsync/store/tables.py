@@ -55,8 +55,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 EMPTY_RUN_SQL: Final = ("outcome = 'ok' AND created = 0 AND updated = 0 AND canceled = 0 "
                         "AND quarantined = 0")
 """A run that changed nothing: the predicate of the partial index `ix_sync_runs_empty`, word for
-word what `store.housekeeping.empty_run` builds (literals, not parameters, so that PostgreSQL
-matches the index whatever plan it makes)."""
+word what `store.housekeeping.run_candidates` selects by (literals, not parameters, so that
+PostgreSQL matches the index whatever plan it makes)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -56,7 +56,8 @@ async def list_orders(
         min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Search: a note number, a chave (spaces allowed), the recipient's CPF/CNPJ (any "
                     "punctuation), an item's SKU, or part of the recipient's name (case and accents "
-                    "ignored; only digits and punctuation is never a name).", examples=["Maria"])] = None,
+                    "ignored; a text of only digits, spaces and . / - is never matched against names).",
+        examples=["Maria"])] = None,
     sort: Annotated[Literal["-issued_at", "issued_at", "-id", "id"], Query(
         description="-id: last imported first (default; a client that polls for new orders and "
                     "stops at one it knows wants this order: a note issued days ago can be imported "

@@ -188,7 +188,9 @@ def bling_reason(error: BlingError | None, *, now: bool = False) -> str | None:
         return None
     codes = (bling_code(error), error.code)
     areas = ("bling_now", "bling") if now else ("bling",)
-    return next((text for area in areas for code in codes
+    # The most specific code first, in either wording: a daily limit is `rate_limited_day`
+    # before it is any `rate_limited`.
+    return next((text for code in codes for area in areas
                  if (text := reason_text(area, code)) is not None), None)
 
 
