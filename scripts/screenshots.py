@@ -48,18 +48,14 @@ from blingsync.commands.serve import ServeOptions, run
 from blingsync.config import Settings
 from blingsync.delivery import Relay, StoreSinks, webhook_sink_config
 from blingsync.service import Service
+from blingsync.simulator.chromium import CHROMIUM, CHROMIUM_ARGS, CONTEXT, INSTALL, chromium_env
 from blingsync.simulator.process import simulator_process
 from blingsync.store.dashboard import OrderSearch
 from blingsync.store.records import AccountSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--font-render-hinting=none", "--lang=pt-BR"]
-CHROMIUM_LANGUAGE = "pt_BR"
-"""Chromium's language, as LANGUAGE (on Linux it ignores --lang): date fields read dd/mm/aaaa, when
-Debian's chromium-l10n (the pt-BR .pak) is installed; without it they read mm/dd/yyyy."""
+SCREENSHOT_ARGS = ("--font-render-hinting=none",)
+"""On top of the tests' arguments: glyphs drawn the same on every machine."""
 OPERATOR = ("operacao", "senha-das-capturas-1")
 ALL_BUT_NOTAS_FISCAIS = ["interacoes_logisticas", "nfce", "pedidos_venda", "pedidos_venda_situacoes"]
 BRANDS = ("Moda Aurora", "Casa Jacarandá", "Empório Sabiá")
@@ -236,6 +232,10 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
                                 json={"name": "Depósito", "permissions": ALL_BUT_NOTAS_FISCAIS})
     partial_key = made.json()["apikey"]
 
+    async def visit(page: Page, path: str, name: str) -> None:
+        await page.goto(f"{world.url}{path}")
+        await save(page, name)
+
     async def save(page: Page, name: str) -> None:
         await page.wait_for_load_state("networkidle")
         path = out / f"{name}.png"
@@ -244,27 +244,22 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
         print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                   headless=True,
-                                                   env={**os.environ, "LANGUAGE": CHROMIUM_LANGUAGE})
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                   args=[*CHROMIUM_ARGS, *SCREENSHOT_ARGS], headless=True,
+                                                   env=chromium_env())
         try:
-            desktop = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="pt-BR",
-                                                timezone_id="America/Sao_Paulo")
+            desktop = await browser.new_context(viewport={"width": 1280, "height": 800}, **CONTEXT)
             page = await desktop.new_page()
-            await page.goto(f"{world.url}/entrar")
-            await save(page, "01-entrar")
+            await visit(page, "/entrar", "01-entrar")
             await page.get_by_label("Usuário").fill(OPERATOR[0])
             await page.get_by_label("Senha").fill(OPERATOR[1])
             await page.get_by_role("button", name="Entrar").click()
             await page.wait_for_url("**/contas**")
 
             # The wizard: the choice, each way, a refused key, the checklist of a partial key.
-            await page.goto(f"{world.url}/contas/nova")
-            await save(page, "02-assistente-escolha")
-            await page.goto(f"{world.url}/contas/nova/oauth")
-            await save(page, "03-assistente-oauth")
-            await page.goto(f"{world.url}/contas/nova/chave")
-            await save(page, "04-assistente-chave")
+            await visit(page, "/contas/nova", "02-assistente-escolha")
+            await visit(page, "/contas/nova/oauth", "03-assistente-oauth")
+            await visit(page, "/contas/nova/chave", "04-assistente-chave")
             for name, key, shot in (("Loja Teste", "0" * 40, "05-assistente-chave-recusada"),
                                     (PARTIAL_BRAND, partial_key, "06-assistente-checklist")):
                 await page.goto(f"{world.url}/contas/nova/chave")
@@ -275,32 +270,22 @@ async def shoot(world: World, base: str, out: Path) -> list[Path]:
                 await save(page, shot)
             await service.pause((await service.store.account(PARTIAL_BRAND)).id)
 
-            await page.goto(f"{world.url}/contas")
-            await save(page, "07-contas")
-            await page.goto(f"{world.url}/contas/{first.id}")
-            await save(page, "08-conta")
-            await page.goto(f"{world.url}/pedidos")
-            await save(page, "09-pedidos")
+            await visit(page, "/contas", "07-contas")
+            await visit(page, f"/contas/{first.id}", "08-conta")
+            await visit(page, "/pedidos", "09-pedidos")
             surname = (order.recipient_name or "Silva").split()[-1]
-            await page.goto(f"{world.url}/pedidos?q={surname}")
-            await save(page, "10-pedidos-busca")
-            await page.goto(f"{world.url}/pedidos/{order.id}")
-            await save(page, "11-pedido")
-            await page.goto(f"{world.url}/entregas")
-            await save(page, "12-entregas")
+            await visit(page, f"/pedidos?q={surname}", "10-pedidos-busca")
+            await visit(page, f"/pedidos/{order.id}", "11-pedido")
+            await visit(page, "/entregas", "12-entregas")
 
-            phone = await browser.new_context(viewport={"width": 360, "height": 800}, locale="pt-BR",
-                                              timezone_id="America/Sao_Paulo", is_mobile=True, has_touch=True,
-                                              device_scale_factor=2)
+            phone = await browser.new_context(viewport={"width": 360, "height": 800}, is_mobile=True,
+                                              has_touch=True, device_scale_factor=2, **CONTEXT)
             # The same session, signed in on the desktop (a Cookie is what add_cookies takes).
             await phone.add_cookies(await desktop.cookies())  # type: ignore[arg-type]
             small = await phone.new_page()
-            await small.goto(f"{world.url}/contas")
-            await save(small, "13-celular-contas")
-            await small.goto(f"{world.url}/pedidos/{order.id}")
-            await save(small, "14-celular-pedido")
-            await small.goto(f"{world.url}/contas/{first.id}")
-            await save(small, "15-celular-conta")
+            await visit(small, "/contas", "13-celular-contas")
+            await visit(small, f"/pedidos/{order.id}", "14-celular-pedido")
+            await visit(small, f"/contas/{first.id}", "15-celular-conta")
         finally:
             await browser.close()
     return saved
@@ -327,8 +312,7 @@ def main() -> None:
                         help="where the PNGs go (default: docs/screenshots/)")
     args = parser.parse_args()
     if not os.access(CHROMIUM, os.X_OK):
-        raise SystemExit(f"{CHROMIUM} is missing: run bash scripts/bootstrap.sh as root "
-                         "(it installs Debian's chromium)")
+        raise SystemExit(f"{CHROMIUM} is missing: install it with {INSTALL}")
     out = args.output.resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):  # a page renamed or dropped leaves no stale picture behind

@@ -1,13 +1,9 @@
-"""What the browser tests share: Debian's Chromium driven by Playwright, and a free port.
+"""What the browser tests share: Debian's Chromium driven by Playwright, launched as
+`blingsync.simulator.chromium` says (the screenshots launch it the same way).
 
-Playwright never downloads a browser here (no `playwright install`): it launches
-/usr/bin/chromium, which `bash scripts/bootstrap.sh` installs from Debian's packages when it runs
-as root. Without it, or without Playwright, the browser tests skip and say so (`needs_chromium`).
-
-Every page opens as a Brazilian operator's browser would: Chromium in pt-BR (on Linux its
-language is LANGUAGE's, and with its language packs, chromium-l10n, a date field reads
-dd/mm/aaaa) and each context in the pt-BR locale and America/Sao_Paulo's time zone, unless a
-test asks for another."""
+Without Chromium, or without Playwright, the browser tests skip and say so (`needs_chromium`).
+Every page opens as a Brazilian operator's browser would: Chromium in pt-BR and each context in
+the pt-BR locale and America/Sao_Paulo's time zone (`CONTEXT`), unless a test asks for another."""
 
 from __future__ import annotations
 
@@ -17,19 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from blingsync.simulator.chromium import CHROMIUM, CHROMIUM_ARGS, CONTEXT, INSTALL, chromium_env
+
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--lang=pt-BR"]
-PT_BR_PAK = "/usr/lib/chromium/locales/pt-BR.pak"
-"""Chromium's pt-BR language pack (Debian's chromium-l10n): without it the browser is in English."""
-CONTEXT: dict[str, Any] = {"locale": "pt-BR", "timezone_id": "America/Sao_Paulo"}
-"""What every browser context of these tests opens with, unless the test says otherwise."""
-INSTALL = ("bash scripts/bootstrap.sh as root "
-           "(it runs: apt-get install chromium chromium-driver chromium-l10n)")
 
 
 def _missing() -> str | None:
@@ -45,12 +32,6 @@ def _missing() -> str | None:
 MISSING = _missing()
 needs_chromium = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 """Put on a browser test module: `pytestmark = needs_chromium`."""
-
-
-def browser_env() -> dict[str, str | float | bool]:
-    """Chromium's environment: ours, with its language pt-BR (Chromium on Linux takes its UI
-    language, and the order of a date field's parts, from LANGUAGE, not from --lang)."""
-    return {**os.environ, "LANGUAGE": "pt_BR"}
 
 
 def _in_brazil(launched: Browser) -> Browser:
@@ -76,7 +57,7 @@ async def browser() -> AsyncIterator[Browser]:
 
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                    headless=True, env=browser_env())
+                                                    headless=True, env=chromium_env())
         try:
             yield _in_brazil(launched)
         finally:

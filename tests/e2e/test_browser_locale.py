@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import PT_BR_PAK, needs_chromium
+from blingsync.simulator.chromium import PT_BR_PAK
+from tests.e2e.conftest import needs_chromium
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page

@@ -404,7 +404,8 @@ async def test_every_form_and_search_field_neutralises_xss(site: Site) -> None:
 
 
 async def test_no_page_breaks_the_content_security_policy_in_chromium(site: Site) -> None:
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, MISSING
+    from blingsync.simulator.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_env
+    from tests.e2e.conftest import MISSING
 
     if MISSING is not None:
         pytest.skip(MISSING)
@@ -416,7 +417,7 @@ async def test_no_page_breaks_the_content_security_policy_in_chromium(site: Site
                  if r.status_code == 200 and r.headers.get("content-type", "").startswith("text/html")]
     async with serving(site.app) as base, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                   headless=True)
+                                                   headless=True, env=chromium_env())
         try:
             page = await browser.new_page()
             problems: list[str] = []
