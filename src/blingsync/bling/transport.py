@@ -182,16 +182,17 @@ class Transport:
     def __repr__(self) -> str:
         return f"Transport(account={self.account!r}, api={self.auth.generation.value})"
 
-    def _tally(self, what: str, *, status: int | None = None) -> None:
-        """Count one `what` (a `CallStats` counter), or one answer with `status`, in this
-        client's stats and the process's totals."""
-        for stats in (self.stats, self.totals):
-            if stats is None:
-                continue
-            if status is not None:
-                stats.by_status[status] = stats.by_status.get(status, 0) + 1
-            else:
-                setattr(stats, what, getattr(stats, what) + 1)
+    def _tally(self, what: str) -> None:
+        """Count one `what` (a `CallStats` counter) in this client's stats and the process's."""
+        for stats in self._ledgers():
+            setattr(stats, what, getattr(stats, what) + 1)
+
+    def _tally_status(self, status: int) -> None:
+        for stats in self._ledgers():
+            stats.by_status[status] = stats.by_status.get(status, 0) + 1
+
+    def _ledgers(self) -> tuple[CallStats, ...]:
+        return (self.stats,) if self.totals is None else (self.stats, self.totals)
 
     @property
     def generation(self) -> ApiGeneration:
@@ -334,7 +335,7 @@ class Transport:
                 self.guard.record(None)
                 raise
         self.guard.record(response.status_code)
-        self._tally("by_status", status=response.status_code)
+        self._tally_status(response.status_code)
         return response, signature.handle, permit
 
     def _obey(self, error: RateLimited, permit: Permit) -> None:

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Select, Table, delete, or_, select, text
+from sqlalchemy import Select, Table, delete, select, text
 
 from blingsync.store.part import StorePart
 from blingsync.store.records import RunOutcome
 from blingsync.store.tables import EMPTY_RUN_SQL, inbox, signin_failures, sync_runs, ui_sessions
-from blingsync.store.users import SESSION_MAX_AGE
+from blingsync.store.users import session_over
 
 EMPTY_RUNS_KEPT_FOR: Final = timedelta(days=2)
 RUNS_KEPT_FOR: Final = timedelta(days=90)
@@ -85,8 +85,8 @@ class HousekeepingStore(StorePart):
         old = await self._delete_in_batches(sync_runs, old_runs, batch)
         webhooks = await self._delete_in_batches(inbox, select(inbox.c.id).where(
             inbox.c.processed_at < now - WEBHOOKS_KEPT_FOR), batch)
-        sessions = await self._delete_in_batches(ui_sessions, select(ui_sessions.c.id).where(or_(
-            ui_sessions.c.expires_at <= now, ui_sessions.c.created_at <= now - SESSION_MAX_AGE)), batch)
+        sessions = await self._delete_in_batches(ui_sessions, select(ui_sessions.c.id).where(
+            session_over(now)), batch)
         failures = await self._delete_in_batches(signin_failures, select(signin_failures.c.id).where(
             signin_failures.c.failed_at < now - SIGNIN_FAILURES_KEPT_FOR), batch)
         return Pruned(empty_runs=empty, old_runs=old, webhooks=webhooks, signin_rows=sessions + failures)

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import anyio.to_thread
-from sqlalchemy import Row, Select, delete, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, Select, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from blingsync.store.errors import NotFoundError, StoreError
@@ -69,6 +69,13 @@ SESSION_MAX_AGE: Final = timedelta(days=7)
 """A session ends 7 days after its sign-in, however much it is used (absolute)."""
 
 SESSION_TOUCH_GRANULARITY: Final = timedelta(minutes=1)
+
+
+def session_over(now: datetime) -> ColumnElement[bool]:
+    """A session that has ended at `now`: expired, or older than `SESSION_MAX_AGE`. What the
+    sign-in sweeps and the housekeeping removes; `ui_session` looks up the opposite."""
+    return or_(ui_sessions.c.expires_at <= now, ui_sessions.c.created_at <= now - SESSION_MAX_AGE)
+
 
 _USERNAME_SHAPE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """Letters, digits and `._@-`, 1 to 64 characters: printable in a terminal and in a page as is."""
@@ -302,8 +309,7 @@ class UserStore(StorePart):
         token = secrets.token_urlsafe(32)
         now = self._now()
         async with self._write() as conn:
-            await conn.execute(delete(ui_sessions).where(or_(
-                ui_sessions.c.expires_at <= now, ui_sessions.c.created_at <= now - SESSION_MAX_AGE)))
+            await conn.execute(delete(ui_sessions).where(session_over(now)))
             await conn.execute(insert(ui_sessions).values(
                 token_sha256=session_sha256(token), user_id=user_id, csrf_token=secrets.token_urlsafe(32),
                 created_at=now, expires_at=min(now + ttl, now + SESSION_MAX_AGE), last_seen_at=now))
