@@ -25,6 +25,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from blingsync.domain import InvoiceStatus, OrderStatus
+from blingsync.store.account_views import queue_and_runs
 from blingsync.store.errors import OrderNotFound
 from blingsync.store.outbox import (
     CHANNEL_SINK,
@@ -36,8 +37,7 @@ from blingsync.store.outbox import (
 )
 from blingsync.store.part import StorePart
 from blingsync.store.records import OutboxEvent, SinkKind, SyncRun
-from blingsync.store.rows import run_from_row as _run
-from blingsync.store.tables import accounts, orders, outbox, quarantine, sinks, sync_runs
+from blingsync.store.tables import accounts, orders, outbox, sinks
 
 
 class DeliveryState(StrEnum):
@@ -196,26 +196,8 @@ class BrowseStore(StorePart):
             for account_id, status, count in status_counts:
                 key = "orders_ready" if status == OrderStatus.READY.value else "orders_canceled"
                 put(account_id, **{key: int(count)})
-            for state, condition in (("pending", EVENT_PENDING), ("dead", EVENT_DEAD)):
-                counts = await conn.execute(
-                    select(outbox.c.account_id, outbox.c.channel, func.count())
-                    .where(condition, *only(outbox.c.account_id))
-                    .group_by(outbox.c.account_id, outbox.c.channel))
-                for account_id, channel, count in counts:
-                    key = state if channel == CHANNEL_SINK else f"writebacks_{state}"
-                    put(account_id, **{key: int(count)})
-            quarantined = await conn.execute(
-                select(quarantine.c.account_id, func.count())
-                .where(*only(quarantine.c.account_id)).group_by(quarantine.c.account_id))
-            for account_id, count in quarantined:
-                put(account_id, quarantined=int(count))
-            # One backward probe of (account_id, id) per account: a GROUP BY over sync_runs would
-            # read every run ever recorded (a poll a minute is 1,440 runs a day per account).
-            latest = (select(func.max(sync_runs.c.id)).where(sync_runs.c.account_id == accounts.c.id)
-                      .correlate(accounts).scalar_subquery())
-            newest = select(latest).select_from(accounts).where(*only(accounts.c.id))
-            for row in await conn.execute(select(sync_runs).where(sync_runs.c.id.in_(newest))):
-                put(row.account_id, last_run=_run(row))
+            for account_id, values in (await queue_and_runs(conn, account_ids)).items():
+                put(account_id, **values)
             sink_rows = await conn.execute(
                 select(sinks.c.account_id, sinks.c.kind, sinks.c.url, sinks.c.enabled,
                        sinks.c.disabled_reason).where(*only(sinks.c.account_id)))
